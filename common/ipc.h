@@ -85,6 +85,9 @@ enum ipc_type {
 	IPC_CTL_QUEUE_END,	/* queue->: u32 count */
 	IPC_CTL_QUEUE_FLUSH,	/* ->queue: str queue id or "" for all;
 				   reply IPC_CTL_QUEUE_END */
+	IPC_CTL_STATUS,		/* tool->facteurd: nothing; facteurd->tool:
+				   u32 count, then count str, one per daemon:
+				   "name=smtpd pid=N uptime=S restarts=N" */
 };
 
 enum auth_rcpt_status {
