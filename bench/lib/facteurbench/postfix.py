@@ -5,6 +5,7 @@ system instance (/etc/postfix) is never read, started or changed."""
 
 import os
 import subprocess
+import time
 
 from .common import (BenchError, DOMAIN, mkdirs, free_port, wait_banner,
                      group_name)
@@ -65,6 +66,7 @@ biff = no
 smtp_dns_support_level = disabled
 smtp_host_lookup = native
 maillog_file = {log}
+maillog_file_prefixes = {top}
 virtual_mailbox_domains = {domain}
 virtual_mailbox_maps = texthash:{etc}/vmailbox
 virtual_mailbox_base = {mail}
@@ -102,18 +104,20 @@ class Postfix:
         r = subprocess.run([POSTFIX, "-c", self.etc] + list(args),
                            capture_output=True, text=True)
         if check and r.returncode != 0:
-            raise BenchError("postfix -c %s %s failed (%d): %s%s" %
+            raise BenchError("postfix -c %s %s failed (%d): %s%s "
+                             "(postfix logs to stderr only on a tty; see "
+                             "also %s)" %
                              (self.etc, " ".join(args), r.returncode,
-                              r.stdout, r.stderr))
+                              r.stdout, r.stderr, self.log))
         return r
 
     def setup(self):
-        mkdirs(self.dir, ["", "etc"])
+        mkdirs(self.dir, ["", "etc", "queue"])
         mkdirs(self.dir, ["mail"], self.uid, self.gid, 0o750)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(MAIN_CF.format(etc=self.etc, queue=self.queue,
                                    data=self.data, domain=DOMAIN,
-                                   log=self.log, mail=self.mail,
+                                   log=self.log, top=self.dir, mail=self.mail,
                                    uid=self.uid, gid=self.gid))
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(listen="127.0.0.1:%d" % self.port))
@@ -129,10 +133,29 @@ class Postfix:
         self.running = True
         wait_banner(self.port)
 
+    def _master_pid(self):
+        try:
+            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self):
-        if self.running:
-            self._postfix("stop", check=False)
-            self.running = False
+        """postfix stop returns before master(8) is gone; wait for it so
+        the next run starts from a quiet machine."""
+        if not self.running:
+            return
+        pid = self._master_pid()
+        self._postfix("stop", check=False)
+        self.running = False
+        if pid is not None:
+            end = time.monotonic() + 20
+            while time.monotonic() < end:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
 
     def flush(self):
         """Asks qmgr to retry the deferred queue (nothing should be there)."""
