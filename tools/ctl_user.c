@@ -12,7 +12,6 @@
 #include <sys/types.h>
 
 #include <crypt.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
