@@ -422,21 +422,25 @@ dump_add(char **buf, size_t *len, size_t *cap, const char *s)
 char *
 config_dump(const struct config *conf)
 {
-	char	*buf = NULL, *line;
-	size_t	 len = 0, cap = 0, i, l;
+	const char	*v;
+	char		*buf = NULL, *line;
+	size_t		 len = 0, cap = 0, i, l;
 
 	dump_add(&buf, &len, &cap, "");
 	for (i = 0; i < NSETTINGS; i++) {
-		xasprintf(&line, "%s = %s\n", settings[i].name,
-		    strcmp(settings[i].name, "hostname") == 0 ?
-		    conf->hostname : conf->val[0][i]);
+		v = strcmp(settings[i].name, "hostname") == 0 ?
+		    conf->hostname : conf->val[0][i];
+		/* "name = #x" would read back as a comment */
+		xasprintf(&line, "%s =%s%s\n", settings[i].name,
+		    v[0] == '#' ? "" : " ", v);
 		dump_add(&buf, &len, &cap, line);
 		free(line);
 		for (l = 0; l < NLISTENERS; l++) {
 			if (conf->val[l + 1][i] == NULL)
 				continue;
-			xasprintf(&line, "%s.%s = %s\n", listeners[l],
-			    settings[i].name, conf->val[l + 1][i]);
+			v = conf->val[l + 1][i];
+			xasprintf(&line, "%s.%s =%s%s\n", listeners[l],
+			    settings[i].name, v[0] == '#' ? "" : " ", v);
 			dump_add(&buf, &len, &cap, line);
 			free(line);
 		}

@@ -1,1 +1,146 @@
-/* placeholder: being written */
+/*
+ * deliver: local delivery into Maildirs, for queue. Runs as the mail
+ * store's owner, chrooted (system mode) or chdir'ed (sandbox mode) in
+ * mail_dir. Each IPC_DELIVER carries the committed spool file (read with
+ * pread() only: queue may pass the same file for several recipients) and
+ * is answered with one IPC_DELIVER_RESULT. Deliveries are done one after
+ * the other in the event loop: they are local disk writes.
+ */
+#include <sys/types.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "envelope.h"
+#include "ipc.h"
+#include "log.h"
+#include "util.h"
+#include "maildir.h"
+
+static char	host[1024];
+
+static void
+deliver_config(const struct config *cf, int reload)
+{
+	maildir_escape_host(config_str(cf, NULL, "hostname"), host,
+	    sizeof(host));
+	if (host[0] == '\0')
+		strlcpy(host, "localhost", sizeof(host));
+}
+
+static void
+deliver_reply(struct ipc_chan *chan, uint32_t reqid, const char *id,
+    uint32_t idx, int status, const char *text)
+{
+	static struct ipc_wbuf	w;
+
+	ipc_wbuf_init(&w);
+	ipc_put_str(&w, id);
+	ipc_put_u32(&w, idx);
+	ipc_put_u32(&w, status);
+	ipc_put_str(&w, text);
+	if (ipc_sendw(chan, IPC_DELIVER_RESULT, reqid, -1, &w) == -1)
+		log_warnx("%s: cannot answer queue", id);
+}
+
+static void
+deliver_one(struct ipc_chan *chan, struct ipc_msg *msg)
+{
+	struct maildir_req	 req;
+	struct ipc_rbuf		 r;
+	char			 id[QUEUEID_LEN + 1], mailbox[ADDR_MAX + 1];
+	char			 rcpt[ADDR_MAX + 1], sender[ADDR_MAX + 1];
+	char			 text[2048];
+	uint64_t		 size;
+	uint32_t		 flags;
+	int			 status, already;
+
+	memset(&req, 0, sizeof(req));
+	ipc_rbuf_init(&r, msg->data, msg->hdr.len);
+	ipc_get_str(&r, id, sizeof(id));
+	req.rcptidx = ipc_get_u32(&r);
+	req.arrival = ipc_get_u64(&r);
+	req.offset = ipc_get_u64(&r);
+	ipc_get_str(&r, mailbox, sizeof(mailbox));
+	ipc_get_str(&r, rcpt, sizeof(rcpt));
+	ipc_get_str(&r, sender, sizeof(sender));
+	flags = ipc_get_u32(&r);
+	if (ipc_get_end(&r) == -1 || !queueid_valid(id)) {
+		log_warnx("queue: bad %s frame", ipc_type_name(msg->hdr.type));
+		if (queueid_valid(id))
+			deliver_reply(chan, msg->hdr.reqid, id, req.rcptidx,
+			    DELIVER_TEMPFAIL, "bad delivery request");
+		return;
+	}
+	if (msg->fd == -1) {
+		log_warnx("%s: delivery request without a file", id);
+		deliver_reply(chan, msg->hdr.reqid, id, req.rcptidx,
+		    DELIVER_TEMPFAIL, "no spool file passed");
+		return;
+	}
+	req.id = id;
+	req.mailbox = mailbox;
+	req.rcpt = rcpt;
+	req.sender = sender;
+	req.maybe_done = (flags & DELIVER_F_MAYBE_DONE) != 0;
+	req.fd = msg->fd;
+
+	status = maildir_deliver(&req, host, text, sizeof(text), &size,
+	    &already);
+	switch (status) {
+	case DELIVER_OK:
+		if (already)
+			log_info("%s: to=<%s> maildir=%s file=%s already "
+			    "stored", id, rcpt, mailbox, text);
+		else
+			log_info("%s: to=<%s> maildir=%s file=%s size=%"
+			    PRIu64, id, rcpt, mailbox, text, size);
+		break;
+	case DELIVER_PERMFAIL:
+		log_warnx("%s: to=<%s> maildir=%s status=permfail (%s)", id,
+		    rcpt, mailbox, text);
+		break;
+	default:
+		log_warnx("%s: to=<%s> maildir=%s status=tempfail (%s)", id,
+		    rcpt, mailbox, text);
+		break;
+	}
+	deliver_reply(chan, msg->hdr.reqid, id, req.rcptidx, status, text);
+}
+
+static void
+deliver_msg(struct ipc_chan *chan, int from, struct ipc_msg *msg)
+{
+	if (from == PROC_QUEUE && msg->hdr.type == IPC_DELIVER)
+		deliver_one(chan, msg);
+	else
+		log_warnx("%s: unexpected %s frame", proc_name(from),
+		    ipc_type_name(msg->hdr.type));
+	if (msg->fd != -1) {
+		close(msg->fd);
+		msg->fd = -1;
+	}
+}
+
+static void
+deliver_start(void)
+{
+}
+
+static const struct daemon_ops deliver_ops = {
+	.proc = PROC_DELIVER,
+	.config = deliver_config,
+	.msg = deliver_msg,
+	.start = deliver_start,
+};
+
+int
+main(int argc, char **argv)
+{
+	return daemon_main(argc, argv, &deliver_ops);
+}

@@ -56,6 +56,7 @@ struct daemon_slot {
 struct master {
 	struct event_base	*base;
 	struct config		*conf;
+	struct config		*boot_conf;	/* what was bound and set up */
 	char			*conf_path;
 	char			*conf_text;	/* what daemons get */
 	int			 debug;		/* -d */
@@ -75,10 +76,12 @@ extern struct master	*env;
 
 /* facteurd.c */
 char	*master_conf_text(const struct config *);
+void	 master_shutdown(void) __attribute__((noreturn));
 
 /* privsep.c */
 int	 privsep_setup(struct master *, char *err, size_t errsz);
 void	 privsep_dirs(struct master *);
+void	 privsep_check_users(struct master *);
 
 /* listen.c */
 void	 listen_all(struct master *);
@@ -95,6 +98,7 @@ struct ipc_chan	*supervise_chan(int proc);
 
 /* control.c */
 void	 control_listen(struct master *);
+void	 control_start(struct master *);
 void	 control_close(struct master *);
 /* an answer from queue to a forwarded request */
 void	 control_queue_reply(struct ipc_msg *);
@@ -104,6 +108,8 @@ void	 control_queue_gone(void);
 /* logsink.c */
 void	 logsink_open(struct master *);
 void	 logsink_reopen(struct master *);
+/* stderr is /dev/null from now on (unless -d) */
+void	 logsink_daemonized(void);
 /* a line from a daemon (IPC_LOG) */
 void	 logsink_daemon_line(int proc, pid_t, int priority, const char *);
 

@@ -1,1 +1,236 @@
-/* placeholder: being written */
+/*
+ * queue: the spool owner. Creates and commits message files for smtpd,
+ * keeps the LMDB index of per-recipient progress, sends deliveries to
+ * deliver, retries and expires, and answers the control socket's queue
+ * requests (forwarded by facteurd).
+ *
+ * This file is the daemon glue: configuration, start-up and the
+ * decode-act-reply dispatch of IPC frames. See queue.h for the map.
+ */
+#include <sys/types.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "util.h"
+#include "queue.h"
+
+struct queue_conf	qconf;
+
+static void
+queue_config(const struct config *cf, int reload)
+{
+	qconf.retry_min = config_num(cf, NULL, "queue_retry_min");
+	qconf.retry_max = config_num(cf, NULL, "queue_retry_max");
+	qconf.lifetime = config_num(cf, NULL, "queue_lifetime");
+	if (qconf.retry_min == 0)
+		qconf.retry_min = 1;
+	if (qconf.retry_max < qconf.retry_min)
+		qconf.retry_max = qconf.retry_min;
+	if (reload)
+		return;		/* threads and map size are set at start */
+	qconf.commit_threads = config_num(cf, NULL, "queue_commit_threads");
+	if (qconf.commit_threads < 1)
+		qconf.commit_threads = 1;
+	if (qconf.commit_threads > 64)
+		qconf.commit_threads = 64;
+	qconf.map_size = config_num(cf, NULL, "lmdb_map_size");
+}
+
+static void
+sched_one(struct qmsg *m, void *arg)
+{
+	sched_message(m);
+}
+
+static void
+queue_start(void)
+{
+	sched_init();
+	queue_fs_init();
+	qdb_open(QUEUE_DB_FILE, qconf.map_size);
+	queue_fs_reconcile();
+	qmsg_foreach(sched_one, NULL);
+	sched_pump();
+	sched_flush();
+}
+
+static void
+queue_peer(int proc, struct ipc_chan *chan)
+{
+	if (proc == PROC_DELIVER)
+		sched_pump();	/* resends what the old deliver had */
+}
+
+static void
+queue_peer_gone(int proc)
+{
+	if (proc == PROC_SMTPD)
+		queue_fs_smtpd_gone();
+	else if (proc == PROC_DELIVER)
+		sched_deliver_gone();
+}
+
+static void
+queue_msg_smtpd(struct ipc_chan *chan, struct ipc_msg *msg)
+{
+	struct ipc_rbuf	 r;
+	char		 id[QUEUEID_LEN + 1], *text;
+	uint64_t	 size;
+
+	ipc_rbuf_init(&r, msg->data, msg->hdr.len);
+	switch (msg->hdr.type) {
+	case IPC_QUEUE_CREATE:
+		text = ipc_get_strdup(&r);
+		if (text == NULL || ipc_get_end(&r) == -1) {
+			log_warnx("smtpd: bad %s frame", ipc_type_name(
+			    msg->hdr.type));
+			free(text);
+			return;
+		}
+		queue_fs_create(chan, msg->hdr.reqid, text);
+		free(text);
+		break;
+	case IPC_QUEUE_COMMIT:
+		ipc_get_str(&r, id, sizeof(id));
+		size = ipc_get_u64(&r);
+		if (ipc_get_end(&r) == -1 || !queueid_valid(id)) {
+			log_warnx("smtpd: bad %s frame", ipc_type_name(
+			    msg->hdr.type));
+			return;
+		}
+		queue_fs_commit(chan, msg->hdr.reqid, id, size);
+		break;
+	case IPC_QUEUE_ABORT:
+		ipc_get_str(&r, id, sizeof(id));
+		if (ipc_get_end(&r) == -1 || !queueid_valid(id)) {
+			log_warnx("smtpd: bad %s frame", ipc_type_name(
+			    msg->hdr.type));
+			return;
+		}
+		queue_fs_abort(id);
+		break;
+	default:
+		log_warnx("smtpd: unexpected %s frame",
+		    ipc_type_name(msg->hdr.type));
+		break;
+	}
+}
+
+static void
+queue_msg_deliver(struct ipc_chan *chan, struct ipc_msg *msg)
+{
+	struct ipc_rbuf	 r;
+	char		 id[QUEUEID_LEN + 1], *text;
+	uint32_t	 idx, status;
+
+	if (msg->hdr.type != IPC_DELIVER_RESULT) {
+		log_warnx("deliver: unexpected %s frame",
+		    ipc_type_name(msg->hdr.type));
+		return;
+	}
+	ipc_rbuf_init(&r, msg->data, msg->hdr.len);
+	ipc_get_str(&r, id, sizeof(id));
+	idx = ipc_get_u32(&r);
+	status = ipc_get_u32(&r);
+	text = ipc_get_strdup(&r);
+	if (text == NULL || ipc_get_end(&r) == -1 || !queueid_valid(id)) {
+		log_warnx("deliver: bad %s frame",
+		    ipc_type_name(msg->hdr.type));
+		free(text);
+		return;
+	}
+	sched_result(id, idx, status, text);
+	free(text);
+}
+
+static void
+queue_msg_master(struct ipc_chan *chan, struct ipc_msg *msg)
+{
+	static struct ipc_wbuf	 w;
+	struct ipc_rbuf		 r;
+	char			 id[QUEUEID_LEN + 1];
+	uint32_t		 n;
+
+	ipc_rbuf_init(&r, msg->data, msg->hdr.len);
+	switch (msg->hdr.type) {
+	case IPC_CTL_QUEUE_LIST:
+		if (ipc_get_end(&r) == -1) {
+			log_warnx("facteurd: bad %s frame",
+			    ipc_type_name(msg->hdr.type));
+			return;
+		}
+		sched_list(chan, msg->hdr.reqid);
+		break;
+	case IPC_CTL_QUEUE_FLUSH:
+		ipc_get_str(&r, id, sizeof(id));
+		if (ipc_get_end(&r) == -1 ||
+		    (id[0] != '\0' && !queueid_valid(id))) {
+			log_warnx("facteurd: bad %s frame",
+			    ipc_type_name(msg->hdr.type));
+			n = 0;
+		} else
+			n = sched_flush_request(id);
+		ipc_wbuf_init(&w);
+		ipc_put_u32(&w, n);
+		ipc_sendw(chan, IPC_CTL_QUEUE_END, msg->hdr.reqid, -1, &w);
+		break;
+	default:
+		log_warnx("facteurd: unexpected %s frame",
+		    ipc_type_name(msg->hdr.type));
+		break;
+	}
+}
+
+static void
+queue_msg(struct ipc_chan *chan, int from, struct ipc_msg *msg)
+{
+	if (msg->fd != -1) {
+		close(msg->fd);		/* nobody sends us an fd */
+		msg->fd = -1;
+	}
+	switch (from) {
+	case PROC_SMTPD:
+		queue_msg_smtpd(chan, msg);
+		break;
+	case PROC_DELIVER:
+		queue_msg_deliver(chan, msg);
+		break;
+	case PROC_MASTER:
+		queue_msg_master(chan, msg);
+		break;
+	default:
+		log_warnx("%s: unexpected %s frame", proc_name(from),
+		    ipc_type_name(msg->hdr.type));
+		break;
+	}
+}
+
+static void
+queue_stats(char *buf, size_t bufsz)
+{
+	sched_stats(buf, bufsz);
+}
+
+static const struct daemon_ops queue_ops = {
+	.proc = PROC_QUEUE,
+	.config = queue_config,
+	.peer = queue_peer,
+	.peer_gone = queue_peer_gone,
+	.msg = queue_msg,
+	.start = queue_start,
+	.stats = queue_stats,
+};
+
+int
+main(int argc, char **argv)
+{
+	return daemon_main(argc, argv, &queue_ops);
+}

@@ -91,6 +91,7 @@ struct qmsg {
 	int			 fresh;		/* committed by this process */
 	int			 dirty;		/* on the dirty list */
 	int			 gone;		/* removed, record to delete */
+	int			 seen;		/* reconciliation: file found */
 };
 
 /* queue_db.c */

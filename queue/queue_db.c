@@ -50,6 +50,20 @@ static MDB_env	*env;
 static MDB_dbi	 dbi;
 static MDB_txn	*wtxn;
 
+/* a full index is logged once a minute, not on every retry */
+static void
+qdb_warn_full(const char *what, const char *id, int rc)
+{
+	static uint64_t	last;
+	uint64_t	now = now_sec();
+
+	if (last != 0 && now < last + 60)
+		return;
+	last = now;
+	log_warnx("%s: %s%s%s: %s (lmdb_map_size or disk full)",
+	    QUEUE_DB_FILE, id, id[0] ? ": " : "", what, mdb_strerror(rc));
+}
+
 static int
 qdb_full(int rc)
 {
@@ -333,8 +347,7 @@ qdb_put(const char *id, const char *val, size_t len)
 		if (!qdb_full(rc))
 			fatalx("%s: %s: mdb_put: %s", QUEUE_DB_FILE, id,
 			    mdb_strerror(rc));
-		log_warnx("%s: %s: mdb_put: %s", QUEUE_DB_FILE, id,
-		    mdb_strerror(rc));
+		qdb_warn_full("mdb_put", id, rc);
 		qdb_abort();
 		errno = ENOSPC;
 		return -1;
@@ -367,8 +380,7 @@ qdb_commit(void)
 		if (!qdb_full(rc))
 			fatalx("%s: mdb_txn_commit: %s", QUEUE_DB_FILE,
 			    mdb_strerror(rc));
-		log_warnx("%s: mdb_txn_commit: %s", QUEUE_DB_FILE,
-		    mdb_strerror(rc));
+		qdb_warn_full("mdb_txn_commit", "", rc);
 		errno = ENOSPC;
 		return -1;
 	}

@@ -238,7 +238,7 @@ user_address(const char *arg, char *buf, size_t bufsz)
 	int		 r;
 
 	if (strchr(arg, '<') != NULL || strchr(arg, '>') != NULL) {
-		fprintf(stderr, "%s: invalid address %s: write it without "
+		fprintf(stderr, "%s: invalid address '%s': write it without "
 		    "angle brackets\n", ctl_progname, arg);
 		return -1;
 	}
@@ -246,17 +246,17 @@ user_address(const char *arg, char *buf, size_t bufsz)
 	r = addr_parse_path(path, 0, &ma, &why);
 	free(path);
 	if (r == -1) {
-		fprintf(stderr, "%s: invalid address %s: %s\n", ctl_progname,
+		fprintf(stderr, "%s: invalid address '%s': %s\n", ctl_progname,
 		    arg, why ? why : "bad syntax");
 		return -1;
 	}
 	if (ma.domain[0] == '\0') {
-		fprintf(stderr, "%s: invalid address %s: a domain is "
+		fprintf(stderr, "%s: invalid address '%s': a domain is "
 		    "required\n", ctl_progname, arg);
 		return -1;
 	}
 	if (ma.local[0] == '"') {
-		fprintf(stderr, "%s: invalid address %s: quoted local parts "
+		fprintf(stderr, "%s: invalid address '%s': quoted local parts "
 		    "are not supported\n", ctl_progname, arg);
 		return -1;
 	}

@@ -1,0 +1,2 @@
+"""Helpers for facteur's benchmarks (bench/): private Postfix and facteur
+instances, load generators, measurement."""
