@@ -30,6 +30,7 @@ static struct ipc_chan		*master;
 static struct ipc_chan		*peers[PROC_COUNT];
 static struct config		*cfg;
 static int			 started;
+static int			 early_peer[PROC_COUNT];	/* fds before START */
 static pid_t			 parent;
 
 static struct {
@@ -144,6 +145,13 @@ static void	daemon_peer_close(struct ipc_chan *, void *);
 static void
 daemon_set_peer(int proc, int fd)
 {
+	if (!started) {
+		/* no frame from a peer before we serve: wire it at START */
+		if (early_peer[proc] > 0)
+			close(early_peer[proc]);
+		early_peer[proc] = fd;
+		return;
+	}
 	if (peers[proc] != NULL) {
 		ipc_chan_free(peers[proc]);
 		peers[proc] = NULL;
@@ -233,6 +241,12 @@ daemon_master_msg(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 		started = 1;
 		if (ops->start != NULL)
 			ops->start();
+		for (proc = 0; proc < PROC_COUNT; proc++) {
+			if (early_peer[proc] > 0) {
+				daemon_set_peer(proc, early_peer[proc]);
+				early_peer[proc] = 0;
+			}
+		}
 		ipc_send(master, IPC_READY, 0, -1, NULL, 0);
 		break;
 	case IPC_STATS:

@@ -7,6 +7,7 @@
  * the other in the event loop: they are local disk writes.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,7 +23,20 @@
 #include "util.h"
 #include "maildir.h"
 
-static char	host[1024];
+/*
+ * A request that arrives before IPC_START (facteurd sends PEER before
+ * START, and queue writes at once) waits here: before the privilege drop
+ * we are not in the mail root.
+ */
+struct early {
+	TAILQ_ENTRY(early)	 entry;
+	struct ipc_hdr		 hdr;
+	uint8_t			*data;
+	int			 fd;
+};
+
+static TAILQ_HEAD(, early)	early = TAILQ_HEAD_INITIALIZER(early);
+static char			host[1024];
 
 static void
 deliver_config(const struct config *cf, int reload)
@@ -116,6 +130,19 @@ deliver_one(struct ipc_chan *chan, struct ipc_msg *msg)
 static void
 deliver_msg(struct ipc_chan *chan, int from, struct ipc_msg *msg)
 {
+	struct early	*e;
+
+	if (from == PROC_QUEUE && msg->hdr.type == IPC_DELIVER &&
+	    !daemon_started()) {
+		e = xcalloc(1, sizeof(*e));
+		e->hdr = msg->hdr;
+		e->data = xmalloc(msg->hdr.len ? msg->hdr.len : 1);
+		memcpy(e->data, msg->data, msg->hdr.len);
+		e->fd = msg->fd;
+		msg->fd = -1;
+		TAILQ_INSERT_TAIL(&early, e, entry);
+		return;
+	}
 	if (from == PROC_QUEUE && msg->hdr.type == IPC_DELIVER)
 		deliver_one(chan, msg);
 	else
@@ -128,13 +155,54 @@ deliver_msg(struct ipc_chan *chan, int from, struct ipc_msg *msg)
 }
 
 static void
+early_drop(void)
+{
+	struct early	*e;
+
+	while ((e = TAILQ_FIRST(&early)) != NULL) {
+		TAILQ_REMOVE(&early, e, entry);
+		if (e->fd != -1)
+			close(e->fd);
+		free(e->data);
+		free(e);
+	}
+}
+
+static void
 deliver_start(void)
 {
+	struct ipc_chan	*chan;
+	struct ipc_msg	 msg;
+	struct early	*e;
+
+	while ((chan = daemon_peer(PROC_QUEUE)) != NULL &&
+	    (e = TAILQ_FIRST(&early)) != NULL) {
+		TAILQ_REMOVE(&early, e, entry);
+		msg.hdr = e->hdr;
+		msg.data = e->data;
+		msg.fd = e->fd;
+		deliver_one(chan, &msg);
+		if (msg.fd != -1)
+			close(msg.fd);
+		free(e->data);
+		free(e);
+	}
+	early_drop();
+}
+
+/* requests held for a queue channel that is gone are answered by nobody:
+   queue sends them again to the next deliver */
+static void
+deliver_peer_gone(int proc)
+{
+	if (proc == PROC_QUEUE)
+		early_drop();
 }
 
 static const struct daemon_ops deliver_ops = {
 	.proc = PROC_DELIVER,
 	.config = deliver_config,
+	.peer_gone = deliver_peer_gone,
 	.msg = deliver_msg,
 	.start = deliver_start,
 };

@@ -81,11 +81,32 @@ queue_peer_gone(int proc)
 static void
 queue_msg_smtpd(struct ipc_chan *chan, struct ipc_msg *msg)
 {
+	static struct ipc_wbuf	 w;
 	struct ipc_rbuf	 r;
 	char		 id[QUEUEID_LEN + 1], *text;
 	uint64_t	 size;
 
 	ipc_rbuf_init(&r, msg->data, msg->hdr.len);
+	if (!daemon_started()) {
+		/* before the drop we are not in the spool: try again later */
+		log_warnx("smtpd: %s before start", ipc_type_name(
+		    msg->hdr.type));
+		if (msg->hdr.type == IPC_QUEUE_CREATE) {
+			ipc_wbuf_init(&w);
+			ipc_put_u32(&w, QUEUE_TEMPFAIL);
+			ipc_put_str(&w, "");
+			ipc_sendw(chan, IPC_QUEUE_CREATED, msg->hdr.reqid, -1,
+			    &w);
+		} else if (msg->hdr.type == IPC_QUEUE_COMMIT) {
+			ipc_wbuf_init(&w);
+			ipc_put_u32(&w, QUEUE_TEMPFAIL);
+			ipc_get_str(&r, id, sizeof(id));
+			ipc_put_str(&w, id);
+			ipc_sendw(chan, IPC_QUEUE_COMMITTED, msg->hdr.reqid,
+			    -1, &w);
+		}
+		return;
+	}
 	switch (msg->hdr.type) {
 	case IPC_QUEUE_CREATE:
 		text = ipc_get_strdup(&r);
@@ -131,6 +152,8 @@ queue_msg_deliver(struct ipc_chan *chan, struct ipc_msg *msg)
 	char		 id[QUEUEID_LEN + 1], *text;
 	uint32_t	 idx, status;
 
+	if (!daemon_started())
+		return;		/* nothing was sent: an old deliver's answer */
 	if (msg->hdr.type != IPC_DELIVER_RESULT) {
 		log_warnx("deliver: unexpected %s frame",
 		    ipc_type_name(msg->hdr.type));
