@@ -25,7 +25,7 @@ struct event_base;
 
 #define IPC_VERSION		1
 #define IPC_MAX_PAYLOAD		(60 * 1024)
-#define IPC_MAX_STR		(16 * 1024)
+#define IPC_MAX_STR		(IPC_MAX_PAYLOAD - 1024)
 
 struct ipc_hdr {
 	uint32_t	type;

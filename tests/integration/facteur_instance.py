@@ -8,6 +8,9 @@ Environment:
   FACTEUR_PREFIX  the installation prefix (PREFIX/sbin/facteurd, ...)
   FACTEUR_MODE    "sandbox" or "system" (default: system as root, else
                   sandbox)
+  FACTEUR_SANDBOX_USER  the account sandbox mode runs as when the tests
+                  run as root (default facteurtest)
+  FACTEUR_KEEP    if set, instance directories are left behind
 """
 
 import os
@@ -117,6 +120,11 @@ class Instance:
     def __init__(self, config=None, strace=None, run_mode=None,
                  sandbox_user=None):
         self.mode = run_mode or mode()
+        if sandbox_user is None and self.mode == "sandbox" and \
+                os.geteuid() == 0:
+            # root starting sandbox mode must name the account to run as
+            sandbox_user = os.environ.get("FACTEUR_SANDBOX_USER",
+                                          "facteurtest")
         self.sandbox_user = sandbox_user
         self.extra = dict(config or {})
         self.strace = strace            # path of the strace output, or None

@@ -61,9 +61,15 @@ class RawSMTP:
     """Bytes in, lines out. Lines are returned without their CRLF."""
 
     def __init__(self, port, host="127.0.0.1", timeout=REPLY_TIMEOUT,
-                 source=None):
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=source)
+                 source=None, unix=None):
+        if unix:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(unix)
+        else:
+            self.sock = socket.create_connection((host, port),
+                                                 timeout=timeout,
+                                                 source_address=source)
         self.buf = b""
         self.pushed = []
         self.transcript = []

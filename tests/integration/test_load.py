@@ -171,6 +171,8 @@ def test_kill_queue_and_deliver_under_load(make_instance):
         "kills: %s\npromised %d; not exactly once: %s\ntwice: %s\n"
         "never sent: %s\n%s" % (kills, len(promised), lost[:10], twice[:10],
                                 unknown[:10], inst.log_tail(80)))
+    print("kills: %s; %d promised, %d attempts, %d delivered" % (
+        kills, len(promised), len(attempts), sum(count.values())))
     # the instance still takes mail normally
     with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
         s.sendmail("alice@example.test", ["carol@example.test"],

@@ -109,10 +109,15 @@ def test_sandbox_mode_as_root(make_instance):
 
 @pytest.mark.sandbox
 def test_sandbox_mode_runs_as_invoker(instance):
+    """Every daemon runs as whoever started facteurd (as sandbox_user when
+    that was root), without chroot."""
     send(instance)
     pids = instance.pids()
     assert sorted(pids) == sorted(SYSTEM_ACCOUNTS), pids
+    uid = os.getuid()
+    if uid == 0:
+        uid = pwd.getpwnam(instance.sandbox_user).pw_uid
     for daemon, pid in pids.items():
         st = ids(pid)
-        assert st["Uid"] == [os.getuid()] * 4, (daemon, st)
+        assert st["Uid"] == [uid] * 4, (daemon, st)
         assert root_of(pid) == "/", daemon

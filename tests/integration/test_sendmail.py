@@ -5,11 +5,16 @@ queue through facteurd's control socket.
 """
 
 import os
+import pwd
 import re
+import stat
 import subprocess
 import time
 
+import pytest
+
 from facteur_instance import check_maildir_file, sbin
+from smtp_dialogue import RawSMTP
 
 
 def run(argv, data=b"", timeout=30):
@@ -101,3 +106,49 @@ def test_mailq_when_not_running(make_instance):
     code, out = mailq(inst)
     assert code != 0, out
     assert "not running" in out.lower(), out
+
+
+def test_local_socket_relays_and_takes_lf_dot_lf(instance):
+    """The local listener (what sendmail uses) speaks SMTP, relays, and
+    ends DATA at LF.LF."""
+    path = os.path.join(instance.run_dir, "sendmail.sock")
+    assert stat.S_ISSOCK(os.stat(path).st_mode)
+    assert os.stat(path).st_mode & 0o777 == 0o666, oct(os.stat(path).st_mode)
+    s = RawSMTP(None, unix=path)
+    assert s.code()[0] == 220
+    for line, want in (("EHLO localhost", 250),
+                       ("MAIL FROM:<alice@example.test>", 250),
+                       ("RCPT TO:<someone@remote.example>", 250),
+                       ("RCPT TO:<carol@example.test>", 250),
+                       ("DATA", 354)):
+        s.send(line + "\n")
+        code, r = s.code()
+        assert code == want, (line, r)
+    s.send("Subject: local\n\nvia the socket\n.\n")
+    code, r = s.code()
+    assert code == 250, r
+    s.send("QUIT\n")
+    assert s.code()[0] == 221
+    s.close()
+    data = instance.wait_for_delivery("carol", 1, settle=0.3)[0]
+    assert data.endswith(b"\nSubject: local\n\nvia the socket\n"), data
+    rec = received_header(data)
+    assert "uid %d" % os.getuid() in rec or str(os.getuid()) in rec, rec
+
+
+@pytest.mark.system
+def test_sendmail_as_ordinary_user(instance):
+    """Any local user may submit; the Received header names their uid."""
+    user = os.environ.get("FACTEUR_SANDBOX_USER", "facteurtest")
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        pytest.skip("no unprivileged account %r" % user)
+    code, out = run(["runuser", "-u", user, "--", sbin("sendmail"), "-C",
+                     instance.conf, "-f", "%s@example.test" % "alice",
+                     "bob@example.test"],
+                    b"Subject: from a user\n\nhello\n")
+    assert code == 0, out
+    data = instance.wait_for_delivery("bob", 1, settle=0.3)[0]
+    rec = received_header(data)
+    assert str(pw.pw_uid) in rec, rec

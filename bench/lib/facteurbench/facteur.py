@@ -105,10 +105,13 @@ class Facteur:
         pass
 
     def describe(self):
-        ver = "unknown"
+        return "facteur %s (%s, sandbox mode as %s)" % (
+            self.version(), self.prefix, self.user)
+
+    def version(self):
+        """facteurd has no version option yet: try -V, else say so."""
         r = subprocess.run([self.facteurd, "-V"], capture_output=True,
                            text=True)
         if r.returncode == 0 and r.stdout.strip():
-            ver = r.stdout.strip().splitlines()[0]
-        return "facteur %s (%s, sandbox mode as %s)" % (ver, self.prefix,
-                                                        self.user)
+            return r.stdout.strip().splitlines()[0]
+        return "(version unknown)"
