@@ -40,7 +40,8 @@ static const struct setting settings[] = {
 #undef X
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
-static const char *listeners[] = { "smtp", "submission", "smtps", "local" };
+static const char *listeners[] = { "smtp", "submission", "smtps", "local",
+    "pop3", "pop3s", "imap", "imaps" };
 #define NLISTENERS	(sizeof(listeners) / sizeof(listeners[0]))
 #define NSLOTS		(NLISTENERS + 1)
 
@@ -240,7 +241,8 @@ parse_line(struct config *conf, char *line, const char *fname, size_t lineno,
 	if ((dot = strchr(name, '.')) != NULL) {
 		if ((l = listener_index(name, dot - name)) == -1) {
 			snprintf(err, errsz, "%s:%zu: '%.*s' is not a listener "
-			    "(smtp, submission, smtps, local)", fname, lineno,
+			    "(smtp, submission, smtps, local, pop3, pop3s, imap, imaps)",
+			    fname, lineno,
 			    (int)(dot - name), name);
 			return -1;
 		}

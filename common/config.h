@@ -2,7 +2,8 @@
  * facteur.conf: "name = value" lines, '#' comments, blank lines ignored.
  * Every setting has a default (the table below is the one list of names
  * and defaults). A setting marked scopable may also be written
- * "listener.name = value" (listeners: smtp, submission, smtps, local) and
+ * "listener.name = value" (listeners: smtp, submission, smtps, local,
+ * pop3, pop3s, imap, imaps) and
  * then applies to that listener only.
  *
  * Errors name file, line and problem: "facteur.conf:12: unknown setting
@@ -48,6 +49,10 @@ enum config_type {
 	X(smtp_listen,		CT_LIST, "0.0.0.0:25", 0) \
 	X(submission_listen,	CT_LIST, "", 0) \
 	X(smtps_listen,		CT_LIST, "", 0) \
+	X(pop3_listen,		CT_LIST, "", 0) \
+	X(pop3s_listen,		CT_LIST, "", 0) \
+	X(tls_cert,		CT_STR,	 "", 0) \
+	X(tls_key,		CT_STR,	 "", 0) \
 	X(smtpd_banner,		CT_STR,	 "", CONFIG_SCOPED) \
 	X(max_message_size,	CT_SIZE, "35M", CONFIG_SCOPED) \
 	X(max_recipients,	CT_NUM,	 "100", CONFIG_SCOPED) \

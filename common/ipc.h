@@ -50,12 +50,29 @@ enum ipc_type {
 	IPC_LOG,		/* D->M: u32 syslog priority, str line */
 	IPC_RELOAD,		/* M->D: str config text; apply to new sessions */
 	IPC_STATS,		/* M->D: ask; D->M: str "key=value ..." */
+	IPC_TLS_MATERIAL,	/* M->smtpd/popd: str certificate chain (PEM),
+				   str private key (PEM); after CONFIG at start
+				   and after every RELOAD, only when tls_cert
+				   and tls_key are set. Daemons build their
+				   SSL_CTX from it (common/tls.h). */
 
 	/* 100-199: smtpd <-> auth (and later popd/imapd <-> auth) */
 	IPC_AUTH_RCPT = 100,	/* smtpd->auth: str address (already parsed,
 				   lower-cased domain) */
 	IPC_AUTH_RCPT_RESULT,	/* auth->smtpd: u32 auth_rcpt_status,
 				   str mailbox ("domain/user" when LOCAL) */
+	IPC_AUTH_LOGIN,		/* smtpd/popd->auth: str service ("smtp",
+				   "pop3", "imap"), str client address,
+				   str user name as typed, str password */
+	IPC_AUTH_LOGIN_RESULT,	/* auth->: u32 auth_login_status, str canonical
+				   address ("alice@example.test"), str mailbox
+				   ("example.test/alice"); failures are answered
+				   late (auth_fail_delay, more for repeated
+				   failures from one client address) */
+	IPC_AUTH_SENDER,	/* smtpd->auth: str authenticated address,
+				   str envelope sender */
+	IPC_AUTH_SENDER_RESULT,	/* auth->smtpd: u32 0 the sender belongs to
+				   that user, 1 it does not, 2 try later */
 
 	/* 200-299: smtpd <-> queue */
 	IPC_QUEUE_CREATE = 200,	/* smtpd->queue: str envelope text
@@ -95,6 +112,12 @@ enum auth_rcpt_status {
 	AUTH_RCPT_NOUSER,	/* local domain, no such user: 550 5.1.1 */
 	AUTH_RCPT_NOTLOCAL,	/* not one of our domains: relay rules apply */
 	AUTH_RCPT_TEMPFAIL,	/* try again later: 451 4.3.0 */
+};
+
+enum auth_login_status {
+	AUTH_LOGIN_OK = 0,
+	AUTH_LOGIN_FAIL,	/* 535 5.7.8 / -ERR [AUTH] */
+	AUTH_LOGIN_TEMPFAIL,	/* 454 4.7.0 / -ERR [SYS/TEMP] */
 };
 
 enum queue_status {

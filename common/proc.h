@@ -11,6 +11,8 @@ enum proc_id {
 	PROC_QUEUE,
 	PROC_DELIVER,
 	PROC_AUTH,
+	PROC_POPD,		/* POP3 pre-login half */
+	PROC_POPD_MAIL,		/* POP3 mail half */
 	PROC_COUNT,
 	PROC_CTL = 100		/* facteurctl, mailq on the control socket */
 };
@@ -20,7 +22,8 @@ static inline const char *
 proc_name(int id)
 {
 	static const char *names[PROC_COUNT] = {
-		"facteurd", "smtpd", "queue", "deliver", "auth"
+		"facteurd", "smtpd", "queue", "deliver", "auth", "popd",
+		"popd-mail"
 	};
 	if (id == PROC_CTL)
 		return "facteurctl";
