@@ -105,6 +105,19 @@ enum ipc_type {
 	IPC_CTL_STATUS,		/* tool->facteurd: nothing; facteurd->tool:
 				   u32 count, then count str, one per daemon:
 				   "name=smtpd pid=N uptime=S restarts=N" */
+	IPC_CTL_QUEUE_SHOW,	/* ->queue: str queue id; queue->: one
+				   IPC_CTL_QUEUE_ENTRY (the listing record),
+				   then IPC_CTL_QUEUE_TEXT frames (the message
+				   headers, in chunks), then IPC_CTL_QUEUE_END
+				   (1, or 0 when there is no such message) */
+	IPC_CTL_QUEUE_TEXT,	/* queue->: str a chunk of text */
+	IPC_CTL_QUEUE_HOLD,	/* ->queue: str selector; reply
+				   IPC_CTL_QUEUE_END(u32 messages affected).
+				   Selector: "ID", "ALL", "from=ADDR",
+				   "to=ADDR" (same for the three below) */
+	IPC_CTL_QUEUE_RELEASE,
+	IPC_CTL_QUEUE_DELETE,
+	IPC_CTL_QUEUE_REQUEUE,	/* re-resolve recipients and retry now */
 };
 
 enum auth_rcpt_status {

@@ -276,6 +276,28 @@ message_read(struct message *m, int dot_ends)
 	free(buf);
 }
 
+static void
+message_free(struct message *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->n; i++)
+		free(m->line[i].s);
+	free(m->line);
+	memset(m, 0, sizeof(*m));
+}
+
+static void
+rcpts_free(struct rcpts *r)
+{
+	size_t	i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->addr[i]);
+	free(r->addr);
+	memset(r, 0, sizeof(*r));
+}
+
 /* "Name:" with printable ASCII name, RFC 5322 section 2.2 */
 static int
 is_field(const struct line *l)
@@ -543,10 +565,14 @@ smtp_cmd(struct smtp *s, const char *fmt, ...)
 	int	 len;
 
 	va_start(ap, fmt);
-	len = vasprintf(&line, fmt, ap);
+	len = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (len == -1)
-		die(EX_OSERR, "out of memory");
+	if (len < 0)
+		die(EX_SOFTWARE, "bad SMTP command format");
+	line = xmalloc(len + 1);
+	va_start(ap, fmt);
+	vsnprintf(line, len + 1, fmt, ap);
+	va_end(ap);
 	if (s->verbose)
 		fprintf(stderr, ">>> %s\n", line);
 	smtp_write(s, line, len);
@@ -915,6 +941,9 @@ main(int argc, char **argv)
 	free(from);
 
 	status = submit(conf, sender, &r, &m);
+	message_free(&m);
+	rcpts_free(&r);
+	free(sender);
 	config_free(conf);
 	return status;
 }
