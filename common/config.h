@@ -53,6 +53,7 @@ enum config_type {
 	X(pop3s_listen,		CT_LIST, "", 0) \
 	X(tls_cert,		CT_STR,	 "", 0) \
 	X(tls_key,		CT_STR,	 "", 0) \
+	X(allow_plaintext_auth,	CT_STR,	 "loopback", CONFIG_SCOPED) \
 	X(smtpd_banner,		CT_STR,	 "", CONFIG_SCOPED) \
 	X(max_message_size,	CT_SIZE, "35M", CONFIG_SCOPED) \
 	X(max_recipients,	CT_NUM,	 "100", CONFIG_SCOPED) \

@@ -97,6 +97,7 @@ ipc_type_name(uint32_t type)
 	case IPC_CTL_QUEUE_DELETE:	return "CTL_QUEUE_DELETE";
 	case IPC_CTL_QUEUE_REQUEUE:	return "CTL_QUEUE_REQUEUE";
 	case IPC_TLS_MATERIAL:		return "TLS_MATERIAL";
+	case IPC_POP_SESSION:		return "POP_SESSION";
 	case IPC_AUTH_LOGIN:		return "AUTH_LOGIN";
 	case IPC_AUTH_LOGIN_RESULT:	return "AUTH_LOGIN_RESULT";
 	case IPC_AUTH_SENDER:		return "AUTH_SENDER";

@@ -118,7 +118,18 @@ enum ipc_type {
 	IPC_CTL_QUEUE_RELEASE,
 	IPC_CTL_QUEUE_DELETE,
 	IPC_CTL_QUEUE_REQUEUE,	/* re-resolve recipients and retry now */
+
+	/* 500-599: popd (pre-login) <-> popd-mail */
+	IPC_POP_SESSION = 500,	/* popd->popd-mail: str canonical address,
+				   str mailbox ("domain/user"), str client
+				   address, u32 flags (POP_SESSION_F_*),
+				   str bytes the client already sent after its
+				   login command (pipelined); fd = the client
+				   socket, or for TLS one end of a socketpair
+				   that popd relays to the TLS session */
 };
+
+#define POP_SESSION_F_TLS	0x1
 
 enum auth_rcpt_status {
 	AUTH_RCPT_LOCAL = 0,	/* a local account: mailbox set */
