@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "auth_login.h"
 #include "users.h"
 #include "util.h"
 
@@ -79,6 +80,7 @@ auth_config(const struct config *conf, int reload)
 	for (i = 0; i < dl.n; i++)
 		free(dl.v[i]);
 	free(dl.v);
+	auth_login_config(conf, users);
 	if (reload && daemon_started())
 		users_refresh(users, 2);
 }
@@ -95,6 +97,12 @@ auth_msg(struct ipc_chan *chan, int from, struct ipc_msg *msg)
 	switch (msg->hdr.type) {
 	case IPC_AUTH_RCPT:
 		auth_rcpt(chan, msg);
+		break;
+	case IPC_AUTH_LOGIN:
+		auth_login(chan, from, msg);
+		break;
+	case IPC_AUTH_SENDER:
+		auth_sender(chan, msg);
 		break;
 	default:
 		log_warnx("unexpected %s from %s",

@@ -54,6 +54,9 @@ enum config_type {
 	X(tls_cert,		CT_STR,	 "", 0) \
 	X(tls_key,		CT_STR,	 "", 0) \
 	X(allow_plaintext_auth,	CT_STR,	 "loopback", CONFIG_SCOPED) \
+	X(auth_fail_delay,	CT_TIME, "2s", 0) \
+	X(auth_fail_delay_max,	CT_TIME, "30s", 0) \
+	X(auth_fail_window,	CT_TIME, "15m", 0) \
 	X(smtpd_banner,		CT_STR,	 "", CONFIG_SCOPED) \
 	X(max_message_size,	CT_SIZE, "35M", CONFIG_SCOPED) \
 	X(max_recipients,	CT_NUM,	 "100", CONFIG_SCOPED) \

@@ -9,6 +9,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* libbsd's sys/cdefs.h leaves __unused undefined (Debian #522773), and
+   sys/tree.h's generated functions use it */
+#ifndef __unused
+#define __unused	__attribute__((__unused__))
+#endif
+
 void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);

@@ -6,16 +6,25 @@
  *
  * Requests from a tool (facteurctl, mailq):
  *	IPC_CTL_QUEUE_LIST	forwarded to queue; the answers
- *	IPC_CTL_QUEUE_FLUSH	(IPC_CTL_QUEUE_ENTRY*, IPC_CTL_QUEUE_END)
- *				come back with the tool's reqid. When queue
- *				is not running: IPC_CTL_QUEUE_END with
- *				count 0xffffffff at once.
+ *	IPC_CTL_QUEUE_FLUSH	(IPC_CTL_QUEUE_ENTRY*, IPC_CTL_QUEUE_TEXT*,
+ *	IPC_CTL_QUEUE_SHOW	IPC_CTL_QUEUE_END) come back with the tool's
+ *	IPC_CTL_QUEUE_HOLD	reqid. When queue is not running:
+ *	IPC_CTL_QUEUE_RELEASE	IPC_CTL_QUEUE_END with count 0xffffffff at
+ *	IPC_CTL_QUEUE_DELETE	once (and when queue dies before its
+ *	IPC_CTL_QUEUE_REQUEUE	IPC_CTL_QUEUE_END).
  *	IPC_CTL_STATUS		(or IPC_STATS) answered by facteurd itself:
+ *				it asks every running daemon IPC_STATS
+ *				(waiting at most STATUS_WAIT_MS), then sends
  *				one IPC_CTL_STATUS frame, u32 count, then
  *				count str, one per process:
  *				"name=facteurd pid=N uptime=S restarts=0"
- *				"name=smtpd pid=N uptime=S restarts=N" ...
- *				(pid=0 uptime=0 for a daemon that is down).
+ *				"name=smtpd pid=N uptime=S restarts=N ..."
+ *				(pid=0 uptime=0 for a daemon that is down);
+ *				the daemon's own IPC_STATS words (key=value,
+ *				e.g. the queue's queue_active=N received=N)
+ *				follow restarts=N on its line. A daemon that
+ *				is not configured (popd without a POP3
+ *				listener) has no line.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -38,10 +47,13 @@
 
 #define CONTROL_MAX_CONNS	64
 #define QUEUE_DOWN		0xffffffffU
+#define STATUS_WAIT_MS		2000	/* for the daemons' IPC_STATS */
+#define STATS_MAX		1024	/* bytes of one daemon's stats kept */
 
 struct ctl_conn {
 	TAILQ_ENTRY(ctl_conn)	 entry;
 	struct ipc_chan		*chan;
+	struct master		*m;
 	uid_t			 uid;
 };
 
@@ -53,8 +65,21 @@ struct ctl_req {
 	struct ctl_conn		*conn;		/* NULL once the tool left */
 };
 
+/* a status request waiting for the daemons' IPC_STATS */
+struct ctl_status {
+	TAILQ_ENTRY(ctl_status)	 entry;
+	uint32_t		 reqid;		/* ours, on the daemon channels */
+	uint32_t		 orig;		/* the tool's */
+	struct ctl_conn		*conn;		/* NULL once the tool left */
+	struct event		*timer;
+	int			 waiting[PROC_COUNT];
+	char			*stats[PROC_COUNT];
+};
+
 static TAILQ_HEAD(, ctl_conn)	conns = TAILQ_HEAD_INITIALIZER(conns);
 static TAILQ_HEAD(, ctl_req)	reqs = TAILQ_HEAD_INITIALIZER(reqs);
+static TAILQ_HEAD(, ctl_status)	statuses =
+    TAILQ_HEAD_INITIALIZER(statuses);
 static size_t			nconns;
 static uint32_t			next_reqid;
 static int			ctl_fd = -1;
@@ -66,7 +91,10 @@ static void	control_msg(struct ipc_chan *, struct ipc_msg *, void *);
 static void	control_closed(struct ipc_chan *, void *);
 static void	control_drop(struct ctl_conn *);
 static void	control_forward(struct ctl_conn *, struct ipc_msg *);
-static void	control_status(struct ctl_conn *, uint32_t);
+static void	control_status(struct master *, struct ctl_conn *, uint32_t);
+static void	control_status_send(struct ctl_status *);
+static void	control_status_timeout(int, short, void *);
+static void	control_forget(struct ctl_conn *);
 static void	control_end(struct ctl_conn *, uint32_t, uint32_t);
 
 /* Binds the socket (before facteurd detaches, so errors are seen). */
@@ -159,6 +187,7 @@ control_accept(int fd, short ev, void *arg)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->uid = cred.uid;
+	c->m = m;
 	c->chan = ipc_chan_new(m->base, s, PROC_MASTER, PROC_CTL,
 	    control_msg, control_closed, c);
 	if (c->chan == NULL) {
@@ -175,7 +204,7 @@ control_msg(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
 {
 	struct ctl_conn	*c = arg;
 	struct ipc_rbuf	 rb;
-	char		 id[64];
+	char		 sel[1024];
 
 	if (msg->fd != -1) {
 		close(msg->fd);
@@ -189,14 +218,28 @@ control_msg(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
 		control_forward(c, msg);
 		break;
 	case IPC_CTL_QUEUE_FLUSH:
-		ipc_get_str(&rb, id, sizeof(id));
+	case IPC_CTL_QUEUE_SHOW:
+	case IPC_CTL_QUEUE_HOLD:
+	case IPC_CTL_QUEUE_RELEASE:
+	case IPC_CTL_QUEUE_DELETE:
+	case IPC_CTL_QUEUE_REQUEUE:
+		/* an id or a selector ("ID", "ALL", "from=A", "to=A"):
+		   queue checks what it means */
+		ipc_get_str(&rb, sel, sizeof(sel));
 		if (ipc_get_end(&rb) == -1)
 			goto bad;
+		if (msg->hdr.type != IPC_CTL_QUEUE_FLUSH &&
+		    msg->hdr.type != IPC_CTL_QUEUE_SHOW)
+			log_info("control: %s %s by uid=%u",
+			    ipc_type_name(msg->hdr.type), sel,
+			    (unsigned int)c->uid);
 		control_forward(c, msg);
 		break;
 	case IPC_CTL_STATUS:
 	case IPC_STATS:
-		control_status(c, msg->hdr.reqid);
+		if (ipc_get_end(&rb) == -1)
+			goto bad;
+		control_status(c->m, c, msg->hdr.reqid);
 		break;
 	default:
 		goto bad;
@@ -278,30 +321,187 @@ control_queue_gone(void)
 	}
 }
 
+/*
+ * IPC_CTL_STATUS: asks every running daemon for its IPC_STATS line and
+ * answers when all have answered or after STATUS_WAIT_MS.
+ */
 static void
-control_status(struct ctl_conn *c, uint32_t reqid)
+control_status(struct master *m, struct ctl_conn *c, uint32_t reqid)
+{
+	struct ctl_status	*st;
+	struct ipc_chan		*chan;
+	struct timeval		 tv;
+	int			 p, n = 0;
+
+	st = xcalloc(1, sizeof(*st));
+	st->reqid = ++next_reqid;
+	st->orig = reqid;
+	st->conn = c;
+	TAILQ_INSERT_TAIL(&statuses, st, entry);
+	for (p = PROC_SMTPD; p < PROC_COUNT; p++) {
+		if ((chan = supervise_chan(p)) == NULL)
+			continue;
+		if (ipc_send(chan, IPC_STATS, st->reqid, -1, NULL, 0) == 0) {
+			st->waiting[p] = 1;
+			n++;
+		}
+	}
+	if (n == 0) {
+		control_status_send(st);
+		return;
+	}
+	if ((st->timer = evtimer_new(m->base, control_status_timeout,
+	    st)) == NULL)
+		fatalx("evtimer_new failed");
+	tv.tv_sec = STATUS_WAIT_MS / 1000;
+	tv.tv_usec = (STATUS_WAIT_MS % 1000) * 1000;
+	evtimer_add(st->timer, &tv);
+}
+
+static void
+control_status_timeout(int fd, short ev, void *arg)
+{
+	struct ctl_status	*st = arg;
+	int			 p;
+
+	for (p = PROC_SMTPD; p < PROC_COUNT; p++)
+		if (st->waiting[p])
+			log_warnx("control: no IPC_STATS from %s in %d ms",
+			    proc_name(p), STATUS_WAIT_MS);
+	control_status_send(st);
+}
+
+/*
+ * IPC_STATS from a daemon: "key=value ..." (daemon.c sends the text as
+ * the whole payload; an ipc_put_str()'d str is accepted too). Only
+ * printable words are kept.
+ */
+void
+control_stats_reply(int proc, struct ipc_msg *msg)
+{
+	struct ctl_status	*st;
+	const char		*p = (const char *)msg->data;
+	size_t			 len = msg->hdr.len, i, o;
+	uint32_t		 slen;
+	char			*text;
+	int			 q;
+
+	TAILQ_FOREACH(st, &statuses, entry)
+		if (st->reqid == msg->hdr.reqid)
+			break;
+	if (st == NULL || proc <= PROC_MASTER || proc >= PROC_COUNT ||
+	    !st->waiting[proc])
+		return;
+	if (len >= 4) {
+		memcpy(&slen, p, 4);
+		if (slen == len - 4) {
+			p += 4;
+			len -= 4;
+		}
+	}
+	if (len > STATS_MAX)
+		len = STATS_MAX;
+	text = xmalloc(len + 1);
+	for (i = o = 0; i < len; i++) {
+		if (p[i] == '\0')
+			break;
+		text[o++] = ((unsigned char)p[i] < 0x20 ||
+		    (unsigned char)p[i] >= 0x7f) ? ' ' : p[i];
+	}
+	while (o > 0 && text[o - 1] == ' ')
+		o--;
+	text[o] = '\0';
+	free(st->stats[proc]);
+	st->stats[proc] = text;
+	st->waiting[proc] = 0;
+	for (q = PROC_SMTPD; q < PROC_COUNT; q++)
+		if (st->waiting[q])
+			return;
+	control_status_send(st);
+}
+
+/* a daemon went away: do not wait for its stats */
+void
+control_stats_gone(int proc)
+{
+	struct ctl_status	*st, *next;
+	int			 q, waiting;
+
+	if (proc <= PROC_MASTER || proc >= PROC_COUNT)
+		return;
+	for (st = TAILQ_FIRST(&statuses); st != NULL; st = next) {
+		next = TAILQ_NEXT(st, entry);
+		if (!st->waiting[proc])
+			continue;
+		st->waiting[proc] = 0;
+		for (q = PROC_SMTPD, waiting = 0; q < PROC_COUNT; q++)
+			waiting |= st->waiting[q];
+		if (!waiting)
+			control_status_send(st);
+	}
+}
+
+/* Answers a status request (if the tool is still there) and frees it. */
+static void
+control_status_send(struct ctl_status *st)
 {
 	struct ipc_wbuf		 w;
 	struct daemon_slot	*s;
-	char			 line[256];
+	char			 line[STATS_MAX + 256];
+	const char		*stats;
 	uint64_t		 now = now_sec();
+	uint32_t		 n = 1;
 	int			 p;
 
+	for (p = PROC_SMTPD; p < PROC_COUNT; p++) {
+		s = &env->slots[p];
+		if (!s->disabled)
+			n++;
+	}
 	ipc_wbuf_init(&w);
-	ipc_put_u32(&w, PROC_COUNT);
+	ipc_put_u32(&w, n);
 	snprintf(line, sizeof(line), "name=facteurd pid=%d uptime=%llu "
 	    "restarts=0", (int)getpid(),
 	    (unsigned long long)(now - env->start_sec));
 	ipc_put_str(&w, line);
 	for (p = PROC_SMTPD; p < PROC_COUNT; p++) {
 		s = &env->slots[p];
+		/* not configured (popd without a POP3 listener) */
+		if (s->disabled)
+			continue;
+		stats = st->stats[p] != NULL && s->pid > 0 ? st->stats[p] : "";
 		snprintf(line, sizeof(line), "name=%s pid=%d uptime=%llu "
-		    "restarts=%u", proc_name(p), s->pid > 0 ? (int)s->pid : 0,
+		    "restarts=%u%s%s", proc_name(p),
+		    s->pid > 0 ? (int)s->pid : 0,
 		    s->pid > 0 ? (unsigned long long)(now - s->start_sec) : 0,
-		    s->restarts);
+		    s->restarts, *stats != '\0' ? " " : "", stats);
 		ipc_put_str(&w, line);
 	}
-	ipc_sendw(c->chan, IPC_CTL_STATUS, reqid, -1, &w);
+	if (st->conn != NULL && !w.error)
+		ipc_sendw(st->conn->chan, IPC_CTL_STATUS, st->orig, -1, &w);
+	else if (w.error)
+		log_warnx("control: status answer too large");
+	TAILQ_REMOVE(&statuses, st, entry);
+	if (st->timer != NULL)
+		event_free(st->timer);
+	for (p = 0; p < PROC_COUNT; p++)
+		free(st->stats[p]);
+	free(st);
+}
+
+/* the tool is gone: what it asked must not be answered to it */
+static void
+control_forget(struct ctl_conn *c)
+{
+	struct ctl_req		*r;
+	struct ctl_status	*st;
+
+	TAILQ_FOREACH(r, &reqs, entry)
+		if (r->conn == c)
+			r->conn = NULL;
+	TAILQ_FOREACH(st, &statuses, entry)
+		if (st->conn == c)
+			st->conn = NULL;
 }
 
 /* The tool went away (or broke the protocol). */
@@ -309,11 +509,8 @@ static void
 control_closed(struct ipc_chan *chan, void *arg)
 {
 	struct ctl_conn	*c = arg;
-	struct ctl_req	*r;
 
-	TAILQ_FOREACH(r, &reqs, entry)
-		if (r->conn == c)
-			r->conn = NULL;
+	control_forget(c);
 	TAILQ_REMOVE(&conns, c, entry);
 	nconns--;
 	ipc_chan_free(chan);
@@ -324,11 +521,7 @@ control_closed(struct ipc_chan *chan, void *arg)
 static void
 control_drop(struct ctl_conn *c)
 {
-	struct ctl_req	*r;
-
-	TAILQ_FOREACH(r, &reqs, entry)
-		if (r->conn == c)
-			r->conn = NULL;
+	control_forget(c);
 	TAILQ_REMOVE(&conns, c, entry);
 	nconns--;
 	ipc_chan_free(c->chan);

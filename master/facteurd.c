@@ -112,6 +112,11 @@ main(int argc, char *argv[])
 		    IPC_MAX_STR);
 		exit(1);
 	}
+	if (master_tls_load(env->conf, &env->tls_cert, &env->tls_key, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "facteurd: %s\n", err);
+		exit(1);
+	}
 	env->start_sec = now_sec();
 
 	if (privsep_setup(env, err, sizeof(err)) == -1) {
@@ -192,6 +197,74 @@ master_conf_text(const struct config *conf)
 		strlcat(out, "run_mode = sandbox\n",
 		    len + sizeof("\nrun_mode = sandbox\n"));
 	return out;
+}
+
+/* Reads a PEM file (a certificate chain or a key) whole. */
+static char *
+master_read_pem(const char *setting, const char *path, char *err,
+    size_t errsz)
+{
+	char	*buf;
+	ssize_t	 n;
+	size_t	 len = 0, max = IPC_MAX_PAYLOAD / 2 - 64;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errsz, "%s %s: %s", setting, path,
+		    strerror(errno));
+		return NULL;
+	}
+	buf = xmalloc(max + 1);
+	while ((n = read(fd, buf + len, max - len)) > 0)
+		len += n;
+	close(fd);
+	if (n == -1 || len == 0 || len >= max ||
+	    memchr(buf, '\0', len) != NULL) {
+		snprintf(err, errsz, "%s %s: %s", setting, path, n == -1 ?
+		    strerror(errno) : len == 0 ? "empty file" :
+		    "not a PEM file (or larger than IPC allows)");
+		explicit_bzero(buf, len);
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+int
+master_tls_load(const struct config *conf, char **cert, char **key,
+    char *err, size_t errsz)
+{
+	const char	*cpath = config_str(conf, NULL, "tls_cert");
+	const char	*kpath = config_str(conf, NULL, "tls_key");
+
+	*cert = *key = NULL;
+	if (cpath[0] == '\0' && kpath[0] == '\0')
+		return 0;
+	if (cpath[0] == '\0' || kpath[0] == '\0') {
+		snprintf(err, errsz, "tls_cert and tls_key go together: "
+		    "set both or neither");
+		return -1;
+	}
+	if ((*cert = master_read_pem("tls_cert", cpath, err, errsz)) == NULL)
+		return -1;
+	if ((*key = master_read_pem("tls_key", kpath, err, errsz)) == NULL) {
+		free(*cert);
+		*cert = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+master_tls_free(struct master *m)
+{
+	free(m->tls_cert);
+	if (m->tls_key != NULL) {
+		explicit_bzero(m->tls_key, strlen(m->tls_key));
+		free(m->tls_key);
+	}
+	m->tls_cert = m->tls_key = NULL;
 }
 
 /* Refuse to start over a running instance (it owns the sockets). */
@@ -297,11 +370,17 @@ static void
 master_reload(struct master *m)
 {
 	struct config	*conf;
-	char		 err[1024], *text;
+	char		 err[1024], *text, *cert, *key;
 
 	if ((conf = config_load(m->conf_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed: %s; keeping the running "
 		    "configuration", err);
+		return;
+	}
+	if (master_tls_load(conf, &cert, &key, err, sizeof(err)) == -1) {
+		log_warnx("reload failed: %s; keeping the running "
+		    "configuration", err);
+		config_free(conf);
 		return;
 	}
 	text = master_conf_text(conf);
@@ -311,9 +390,16 @@ master_reload(struct master *m)
 		    m->conf_path, strlen(text), IPC_MAX_STR);
 		free(text);
 		config_free(conf);
+		free(cert);
+		if (key != NULL)
+			explicit_bzero(key, strlen(key));
+		free(key);
 		return;
 	}
 	master_reload_warn(m->boot_conf, conf);
+	master_tls_free(m);
+	m->tls_cert = cert;
+	m->tls_key = key;
 	if (m->conf != m->boot_conf)
 		config_free(m->conf);
 	m->conf = conf;

@@ -40,7 +40,17 @@ static const struct {
 	{ "smtp",	"smtp_listen" },
 	{ "submission",	"submission_listen" },
 	{ "smtps",	"smtps_listen" },
+	{ "pop3",	"pop3_listen" },
+	{ "pop3s",	"pop3s_listen" },
 };
+
+int
+listener_proc(const char *name)
+{
+	if (strncmp(name, "pop3", 4) == 0)
+		return PROC_POPD;
+	return PROC_SMTPD;
+}
 
 struct listen_ctx {
 	struct master	*m;

@@ -51,6 +51,7 @@ struct daemon_slot {
 	unsigned int	 restarts;
 	uint64_t	 backoff_ms;	/* delay of the next restart */
 	struct event	*restart_ev;
+	int		 disabled;	/* no listener for its service */
 };
 
 struct master {
@@ -59,6 +60,8 @@ struct master {
 	struct config		*boot_conf;	/* what was bound and set up */
 	char			*conf_path;
 	char			*conf_text;	/* what daemons get */
+	char			*tls_cert;	/* PEM chain, NULL without TLS */
+	char			*tls_key;	/* PEM key */
 	int			 debug;		/* -d */
 	int			 force_sandbox;	/* -S */
 	int			 sandbox;	/* effective run mode */
@@ -76,6 +79,10 @@ extern struct master	*env;
 
 /* facteurd.c */
 char	*master_conf_text(const struct config *);
+/* reads tls_cert and tls_key of conf into cert and key (NULL, NULL when
+   not configured); -1 with err set when a file cannot be read */
+int	 master_tls_load(const struct config *, char **cert, char **key,
+	    char *err, size_t errsz);
 void	 master_shutdown(void) __attribute__((noreturn));
 
 /* privsep.c */
@@ -86,6 +93,8 @@ void	 privsep_check_users(struct master *);
 /* listen.c */
 void	 listen_all(struct master *);
 void	 listen_close(struct master *);
+/* the daemon that serves a listener ("pop3" -> PROC_POPD) */
+int	 listener_proc(const char *name);
 /* a short description of the configured addresses, to spot changes */
 char	*listen_describe(const struct config *);
 
@@ -104,6 +113,9 @@ void	 control_close(struct master *);
 void	 control_queue_reply(struct ipc_msg *);
 /* queue is gone: answer every waiting request */
 void	 control_queue_gone(void);
+/* IPC_STATS from a daemon, for a status request; the daemon is gone */
+void	 control_stats_reply(int proc, struct ipc_msg *);
+void	 control_stats_gone(int proc);
 
 /* logsink.c */
 void	 logsink_open(struct master *);

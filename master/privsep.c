@@ -35,7 +35,8 @@ static const char *const path_settings[] = {
 
 /* setting that names each daemon's account in system mode */
 static const char *const proc_account[PROC_COUNT] = {
-	NULL, "facteur_user", "queue_user", "vmail_user", "auth_user"
+	NULL, "facteur_user", "queue_user", "vmail_user", "auth_user",
+	"facteur_user", "vmail_user"
 };
 
 static void	privsep_set(struct privsep *, uid_t, gid_t, const char *,
@@ -91,6 +92,8 @@ privsep_setup(struct master *m, char *err, size_t errsz)
 		privsep_set(&m->privsep[PROC_QUEUE], uid, gid, "", spool);
 		privsep_set(&m->privsep[PROC_DELIVER], uid, gid, "", mail);
 		privsep_set(&m->privsep[PROC_AUTH], uid, gid, "", "/");
+		privsep_set(&m->privsep[PROC_POPD], uid, gid, "", empty);
+		privsep_set(&m->privsep[PROC_POPD_MAIL], uid, gid, "", mail);
 		return 0;
 	}
 
@@ -115,6 +118,7 @@ privsep_setup(struct master *m, char *err, size_t errsz)
 		}
 		switch (p) {
 		case PROC_SMTPD:
+		case PROC_POPD:
 			privsep_set(&m->privsep[p], pw->pw_uid, pw->pw_gid,
 			    empty, "/");
 			break;
@@ -123,6 +127,7 @@ privsep_setup(struct master *m, char *err, size_t errsz)
 			    spool, "/");
 			break;
 		case PROC_DELIVER:
+		case PROC_POPD_MAIL:
 			privsep_set(&m->privsep[p], pw->pw_uid, pw->pw_gid,
 			    mail, "/");
 			break;

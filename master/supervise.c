@@ -38,6 +38,9 @@ static const int peer_pairs[][2] = {
 	{ PROC_SMTPD, PROC_AUTH },
 	{ PROC_SMTPD, PROC_QUEUE },
 	{ PROC_QUEUE, PROC_DELIVER },
+	{ PROC_QUEUE, PROC_AUTH },
+	{ PROC_POPD, PROC_AUTH },
+	{ PROC_POPD, PROC_POPD_MAIL },
 };
 
 static struct ipc_wbuf	 wbuf;		/* one frame at a time */
@@ -49,6 +52,7 @@ static void	supervise_exec(struct master *, struct daemon_slot *, int,
 static void	supervise_link(struct master *, int, int);
 static void	supervise_link_peers(struct master *, int);
 static void	supervise_send_start(struct daemon_slot *);
+static void	supervise_send_tls(struct master *, struct daemon_slot *);
 static int	supervise_running(const struct daemon_slot *);
 static int	supervise_all_gone(struct master *);
 static void	supervise_schedule(struct master *, struct daemon_slot *);
@@ -56,6 +60,20 @@ static void	supervise_restart(int, short, void *);
 static void	supervise_stop_timeout(int, short, void *);
 static void	supervise_msg(struct ipc_chan *, struct ipc_msg *, void *);
 static void	supervise_closed(struct ipc_chan *, void *);
+
+/* Daemons of a service nobody listens for are not started. */
+static int
+supervise_wanted(struct master *m, int proc)
+{
+	size_t	i;
+
+	if (proc != PROC_POPD && proc != PROC_POPD_MAIL)
+		return 1;
+	for (i = 0; i < m->nlisteners; i++)
+		if (listener_proc(m->listeners[i].name) == PROC_POPD)
+			return 1;
+	return 0;
+}
 
 void
 supervise_start(struct master *m)
@@ -66,12 +84,14 @@ supervise_start(struct master *m)
 	for (p = PROC_SMTPD; p < PROC_COUNT; p++) {
 		s = &m->slots[p];
 		s->proc = p;
+		s->disabled = !supervise_wanted(m, p);
 		s->restart_ev = evtimer_new(m->base, supervise_restart, s);
 		if (s->restart_ev == NULL)
 			fatalx("evtimer_new failed");
 	}
 	for (p = PROC_SMTPD; p < PROC_COUNT; p++)
-		if (supervise_spawn(m, &m->slots[p]) == -1)
+		if (!m->slots[p].disabled &&
+		    supervise_spawn(m, &m->slots[p]) == -1)
 			supervise_schedule(m, &m->slots[p]);
 	for (p = 0; p < (int)(sizeof(peer_pairs) / sizeof(peer_pairs[0])); p++)
 		supervise_link(m, peer_pairs[p][0], peer_pairs[p][1]);
@@ -163,15 +183,32 @@ supervise_spawn(struct master *m, struct daemon_slot *s)
 	ipc_put_str(&wbuf, ps->workdir);
 	ipc_sendw(s->chan, IPC_PRIVSEP, 0, -1, &wbuf);
 
-	if (s->proc == PROC_SMTPD)
-		for (i = 0; i < m->nlisteners; i++) {
-			ipc_wbuf_init(&wbuf);
-			ipc_put_str(&wbuf, m->listeners[i].name);
-			ipc_put_str(&wbuf, m->listeners[i].addr);
-			ipc_sendw(s->chan, IPC_LISTENER, 0,
-			    m->listeners[i].fd, &wbuf);
-		}
+	if (m->tls_cert != NULL && (s->proc == PROC_SMTPD ||
+	    s->proc == PROC_POPD))
+		supervise_send_tls(m, s);
+
+	for (i = 0; i < m->nlisteners; i++) {
+		if (listener_proc(m->listeners[i].name) != s->proc)
+			continue;
+		ipc_wbuf_init(&wbuf);
+		ipc_put_str(&wbuf, m->listeners[i].name);
+		ipc_put_str(&wbuf, m->listeners[i].addr);
+		ipc_sendw(s->chan, IPC_LISTENER, 0, m->listeners[i].fd, &wbuf);
+	}
 	return 0;
+}
+
+/* The certificate chain and key, read by facteurd (the daemons cannot). */
+static void
+supervise_send_tls(struct master *m, struct daemon_slot *s)
+{
+	ipc_wbuf_init(&wbuf);
+	ipc_put_str(&wbuf, m->tls_cert);
+	ipc_put_str(&wbuf, m->tls_key);
+	if (ipc_sendw(s->chan, IPC_TLS_MATERIAL, 0, -1, &wbuf) == -1)
+		log_warnx("daemon %s: cannot send the TLS certificate and key",
+		    proc_name(s->proc));
+	explicit_bzero(wbuf.data, wbuf.len);
 }
 
 /* In the child: the master channel on fd 3, nothing else open but 0-2. */
@@ -287,6 +324,7 @@ supervise_sigchld(struct master *m)
 			s->chan = NULL;
 			if (s->proc == PROC_QUEUE)
 				control_queue_gone();
+			control_stats_gone(s->proc);
 		}
 		s->pid = 0;
 		s->ready = 0;
@@ -365,8 +403,10 @@ supervise_msg(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
 		free(line);
 		break;
 	case IPC_STATS:
+		control_stats_reply(s->proc, msg);
 		break;
 	case IPC_CTL_QUEUE_ENTRY:
+	case IPC_CTL_QUEUE_TEXT:
 	case IPC_CTL_QUEUE_END:
 		if (s->proc == PROC_QUEUE) {
 			control_queue_reply(msg);
@@ -393,6 +433,7 @@ supervise_closed(struct ipc_chan *chan, void *arg)
 	s->ready = 0;
 	if (s->proc == PROC_QUEUE)
 		control_queue_gone();
+	control_stats_gone(s->proc);
 	if (s->pid > 0) {
 		log_debug("daemon %s pid=%d: channel closed",
 		    proc_name(s->proc), (int)s->pid);
@@ -405,13 +446,17 @@ supervise_reload(struct master *m)
 {
 	int	p;
 
-	ipc_wbuf_init(&wbuf);
-	ipc_put_str(&wbuf, m->conf_text);
-	for (p = PROC_SMTPD; p < PROC_COUNT; p++)
-		if (supervise_running(&m->slots[p]) &&
-		    ipc_sendw(m->slots[p].chan, IPC_RELOAD, 0, -1, &wbuf) == -1)
+	for (p = PROC_SMTPD; p < PROC_COUNT; p++) {
+		if (!supervise_running(&m->slots[p]))
+			continue;
+		ipc_wbuf_init(&wbuf);
+		ipc_put_str(&wbuf, m->conf_text);
+		if (ipc_sendw(m->slots[p].chan, IPC_RELOAD, 0, -1, &wbuf) == -1)
 			log_warnx("daemon %s: cannot send the configuration",
 			    proc_name(p));
+		if (m->tls_cert != NULL && (p == PROC_SMTPD || p == PROC_POPD))
+			supervise_send_tls(m, &m->slots[p]);
+	}
 }
 
 void

@@ -11,6 +11,11 @@ Environment:
   FACTEUR_SANDBOX_USER  the account sandbox mode runs as when the tests
                   run as root (default facteurtest)
   FACTEUR_KEEP    if set, instance directories are left behind
+
+TLS: Instance(tls=True) gives the instance a self-signed certificate for
+HOSTNAME (tls_cert/tls_key, copies in its directory, so a test may replace
+them and reload); submission=True / smtps=True add those listeners on free
+ports (submission_port, smtps_port; smtps implies tls).
 """
 
 import os
@@ -110,6 +115,37 @@ def proc_name(pid):
     return base if base in DAEMONS else comm
 
 
+_TLS_DIR = []
+
+
+def make_certificate(directory, cn=HOSTNAME, name="cert"):
+    """Writes a self-signed certificate and its key (RSA 2048, PEM) for cn
+    into directory as NAME.pem and NAME.key; returns (cert, key)."""
+    cert = os.path.join(directory, name + ".pem")
+    key = os.path.join(directory, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-subj", "/CN=" + cn, "-days", "3650",
+                    "-addext", "subjectAltName=DNS:" + cn,
+                    "-keyout", key, "-out", cert],
+                   check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
+    os.chmod(cert, 0o644)
+    os.chmod(key, 0o644)
+    return cert, key
+
+
+def tls_files():
+    """(cert, key) of the test session's certificate, made once."""
+    if not _TLS_DIR:
+        import atexit
+        d = tempfile.mkdtemp(prefix="facteur-tls-",
+                             dir="/var/tmp" if os.geteuid() == 0 else None)
+        os.chmod(d, 0o755)
+        atexit.register(shutil.rmtree, d, True)
+        _TLS_DIR.append((d, make_certificate(d)))
+    return _TLS_DIR[0][1]
+
+
 class InstanceError(Exception):
     pass
 
@@ -118,7 +154,8 @@ class Instance:
     """One running facteur. Use start() / stop(), or as a context."""
 
     def __init__(self, config=None, strace=None, run_mode=None,
-                 sandbox_user=None):
+                 sandbox_user=None, tls=False, submission=False,
+                 smtps=False):
         self.mode = run_mode or mode()
         if sandbox_user is None and self.mode == "sandbox" and \
                 os.geteuid() == 0:
@@ -143,6 +180,15 @@ class Instance:
         self.log_file = os.path.join(self.dir, "facteur.log")
         self.out_file = os.path.join(self.dir, "facteurd.out")
         self.port = free_port()
+        self.submission_port = free_port() if submission else None
+        self.smtps_port = free_port() if smtps else None
+        self.tls_cert = self.tls_key = None
+        if tls or smtps:
+            self.tls_cert = os.path.join(self.dir, "cert.pem")
+            self.tls_key = os.path.join(self.dir, "key.pem")
+            for src, dst in zip(tls_files(), (self.tls_cert, self.tls_key)):
+                shutil.copyfile(src, dst)
+                os.chmod(dst, 0o644)
         self.proc = None
         self.out = None
         self.known_pids = set()
@@ -166,6 +212,15 @@ class Instance:
         ]
         if self.sandbox_user:
             settings.append(("sandbox_user", self.sandbox_user))
+        if self.tls_cert:
+            settings += [("tls_cert", self.tls_cert),
+                         ("tls_key", self.tls_key)]
+        if self.submission_port:
+            settings.append(("submission_listen",
+                             "127.0.0.1:%d" % self.submission_port))
+        if self.smtps_port:
+            settings.append(("smtps_listen",
+                             "127.0.0.1:%d" % self.smtps_port))
         lines = ["# written by tests/integration/facteur_instance.py"]
         lines += ["%s = %s" % kv for kv in settings]
         for k, v in (self.extra if extra is None else extra).items():
