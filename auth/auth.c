@@ -22,6 +22,7 @@
 #include "log.h"
 #include "auth_login.h"
 #include "users.h"
+#include "aliases.h"
 #include "util.h"
 
 struct domain_list {
@@ -30,6 +31,7 @@ struct domain_list {
 };
 
 static struct users	*users;
+static struct aliases	*aliases;
 static uint64_t		 stat_lookups, stat_local, stat_nouser, stat_remote,
 			 stat_tempfail;
 
@@ -39,6 +41,7 @@ static void	auth_start(void);
 static void	auth_msg(struct ipc_chan *, int, struct ipc_msg *);
 static void	auth_rcpt(struct ipc_chan *, struct ipc_msg *);
 static void	auth_stats(char *, size_t);
+static void	auth_expand(struct ipc_chan *, struct ipc_msg *);
 
 static const struct daemon_ops auth_ops = {
 	.proc = PROC_AUTH,
@@ -77,6 +80,9 @@ auth_config(const struct config *conf, int reload)
 	}
 	config_list(conf, NULL, "domains", auth_domain_add, &dl);
 	users_set_domains(users, (const char *const *)dl.v, dl.n);
+	if (aliases == NULL)
+		aliases = aliases_new();
+	aliases_config(aliases, conf);
 	for (i = 0; i < dl.n; i++)
 		free(dl.v[i]);
 	free(dl.v);
@@ -95,6 +101,9 @@ static void
 auth_msg(struct ipc_chan *chan, int from, struct ipc_msg *msg)
 {
 	switch (msg->hdr.type) {
+	case IPC_AUTH_EXPAND:
+		auth_expand(chan, msg);
+		break;
 	case IPC_AUTH_RCPT:
 		auth_rcpt(chan, msg);
 		break;
@@ -131,7 +140,8 @@ auth_rcpt(struct ipc_chan *chan, struct ipc_msg *msg)
 		log_warnx("bad AUTH_RCPT frame (%u bytes)", msg->hdr.len);
 		status = AUTH_RCPT_TEMPFAIL;
 	} else
-		status = users_lookup(users, addr, mailbox, sizeof(mailbox));
+		status = aliases_rcpt(aliases, users, addr, mailbox,
+		    sizeof(mailbox));
 
 	stat_lookups++;
 	switch (status) {
@@ -159,12 +169,56 @@ auth_rcpt(struct ipc_chan *chan, struct ipc_msg *msg)
 		log_warnx("cannot answer AUTH_RCPT reqid=%u", msg->hdr.reqid);
 }
 
+/*
+ * IPC_AUTH_EXPAND from queue: the recipient's final addresses (aliases.c).
+ * An answer that does not fit in one frame is AUTH_EXPAND_TOOBIG.
+ */
+static void
+auth_expand(struct ipc_chan *chan, struct ipc_msg *msg)
+{
+	static struct ipc_wbuf	 wb;
+	struct ipc_rbuf		 rb;
+	struct alias_item	*it = NULL;
+	char			 addr[ADDR_MAX * 2 + 8];
+	size_t			 n = 0, i;
+	int			 status;
+
+	ipc_rbuf_init(&rb, msg->data, msg->hdr.len);
+	ipc_get_str(&rb, addr, sizeof(addr));
+	if (ipc_get_end(&rb) == -1) {
+		log_warnx("bad AUTH_EXPAND frame (%u bytes)", msg->hdr.len);
+		status = AUTH_EXPAND_TEMPFAIL;
+	} else
+		status = aliases_expand(aliases, users, addr, &it, &n);
+	for (;;) {
+		ipc_wbuf_init(&wb);
+		ipc_put_u32(&wb, status);
+		ipc_put_u32(&wb, status == AUTH_EXPAND_OK ? n : 0);
+		for (i = 0; status == AUTH_EXPAND_OK && i < n; i++) {
+			ipc_put_u32(&wb, it[i].status);
+			ipc_put_str(&wb, it[i].addr);
+			ipc_put_str(&wb, it[i].mailbox);
+		}
+		if (!wb.error || status != AUTH_EXPAND_OK)
+			break;
+		status = AUTH_EXPAND_TOOBIG;
+	}
+	log_debug("expand=<%s> status=%d n=%zu", addr, status, n);
+	if (ipc_sendw(chan, IPC_AUTH_EXPAND_RESULT, msg->hdr.reqid, -1,
+	    &wb) == -1)
+		log_warnx("cannot answer AUTH_EXPAND reqid=%u", msg->hdr.reqid);
+	free(it);
+}
+
 static void
 auth_stats(char *buf, size_t bufsz)
 {
-	char	u[128];
+	char	u[128], al[64];
 
 	users_stats(users, u, sizeof(u));
+	aliases_stats(aliases, al, sizeof(al));
+	strlcat(u, " ", sizeof(u));
+	strlcat(u, al, sizeof(u));
 	snprintf(buf, bufsz, "%s lookups=%llu local=%llu nouser=%llu "
 	    "notlocal=%llu tempfail=%llu", u,
 	    (unsigned long long)stat_lookups, (unsigned long long)stat_local,

@@ -459,6 +459,39 @@ users_check_password(struct users *u, const char *address,
 	return ret;
 }
 
+const char *
+users_first_domain(struct users *u)
+{
+	struct domain	*d;
+
+	users_refresh(u, 0);
+	if (u->nconf_domains > 0)
+		return u->conf_domains[0];
+	if ((d = RB_MIN(domain_tree, &u->domains)) != NULL)
+		return d->name;
+	return NULL;
+}
+
+int
+users_first_account(struct users *u, const char *domain, char *addr,
+    size_t addrsz, char *mailbox, size_t mailboxsz)
+{
+	struct account	*a;
+	const char	*at;
+
+	users_refresh(u, 0);
+	RB_FOREACH(a, account_tree, &u->accounts) {
+		if (domain != NULL && ((at = strrchr(a->key, '@')) == NULL ||
+		    strcmp(at + 1, domain) != 0))
+			continue;
+		if (strlcpy(addr, a->key, addrsz) >= addrsz ||
+		    strlcpy(mailbox, a->mailbox, mailboxsz) >= mailboxsz)
+			return -1;
+		return 0;
+	}
+	return -1;
+}
+
 void
 users_stats(struct users *u, char *buf, size_t bufsz)
 {

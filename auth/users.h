@@ -30,6 +30,13 @@ int		 users_lookup(struct users *, const char *address,
 int		 users_check_password(struct users *, const char *address,
 		    const char *password);
 
+/* the first configured domain (else the first known one), or NULL */
+const char	*users_first_domain(struct users *);
+/* the first account (in name order) of domain, or of any domain when
+   domain is NULL: 0 with its address and mailbox, or -1 */
+int		 users_first_account(struct users *, const char *domain,
+		    char *addr, size_t addrsz, char *mailbox, size_t mailboxsz);
+
 /* "users=N domains=N" */
 void		 users_stats(struct users *, char *, size_t);
 

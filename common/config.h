@@ -72,7 +72,22 @@ enum config_type {
 	X(queue_lifetime,	CT_TIME, "5d", 0) \
 	X(queue_commit_threads,	CT_NUM,	 "4", 0) \
 	X(lmdb_map_size,	CT_SIZE, "1G", 0) \
-	X(restart_backoff_max,	CT_TIME, "30s", 0)
+	X(restart_backoff_max,	CT_TIME, "30s", 0) \
+	X(aliases_file,		CT_STR,	 SYSCONFDIR "/facteur/aliases", 0) \
+	X(virtual_aliases_file,	CT_STR,	 SYSCONFDIR "/facteur/virtual", 0) \
+	X(recipient_delimiter,	CT_STR,	 "+", 0) \
+	X(postmaster_address,	CT_STR,	 "", 0) \
+	X(delay_warning_time,	CT_TIME, "4h", 0) \
+	X(bounce_size_limit,	CT_SIZE, "50k", 0) \
+	X(require_auth,		CT_STR,	 "auto", CONFIG_SCOPED) \
+	X(sender_login_check,	CT_BOOL, "yes", CONFIG_SCOPED) \
+	X(max_commands,		CT_NUM,	 "1000", CONFIG_SCOPED) \
+	X(session_timeout,	CT_TIME, "1h", CONFIG_SCOPED) \
+	X(greet_pause,		CT_TIME, "1s", CONFIG_SCOPED) \
+	X(greet_pause_exclusions, CT_LIST, "127.0.0.0/8 ::1", CONFIG_SCOPED) \
+	X(min_data_rate,	CT_SIZE, "256", CONFIG_SCOPED) \
+	X(pop3_timeout,		CT_TIME, "10m", 0) \
+	X(mail_index_map_size,	CT_SIZE, "256M", 0)
 
 struct config;
 

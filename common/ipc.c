@@ -98,10 +98,13 @@ ipc_type_name(uint32_t type)
 	case IPC_CTL_QUEUE_REQUEUE:	return "CTL_QUEUE_REQUEUE";
 	case IPC_TLS_MATERIAL:		return "TLS_MATERIAL";
 	case IPC_POP_SESSION:		return "POP_SESSION";
+	case IPC_POP_SESSION_END:	return "POP_SESSION_END";
 	case IPC_AUTH_LOGIN:		return "AUTH_LOGIN";
 	case IPC_AUTH_LOGIN_RESULT:	return "AUTH_LOGIN_RESULT";
 	case IPC_AUTH_SENDER:		return "AUTH_SENDER";
 	case IPC_AUTH_SENDER_RESULT:	return "AUTH_SENDER_RESULT";
+	case IPC_AUTH_EXPAND:		return "AUTH_EXPAND";
+	case IPC_AUTH_EXPAND_RESULT:	return "AUTH_EXPAND_RESULT";
 	}
 	return "UNKNOWN";
 }

@@ -73,6 +73,15 @@ enum ipc_type {
 				   str envelope sender */
 	IPC_AUTH_SENDER_RESULT,	/* auth->smtpd: u32 0 the sender belongs to
 				   that user, 1 it does not, 2 try later */
+	IPC_AUTH_EXPAND,	/* queue->auth: str recipient address; auth
+				   resolves aliases, virtual aliases,
+				   catch-alls, sub-addresses, :include:,
+				   recursively with loop detection */
+	IPC_AUTH_EXPAND_RESULT,	/* auth->queue: u32 auth_expand_status,
+				   u32 n, then n times: u32 auth_expand_status
+				   of the item, str final address, str mailbox
+				   ("domain/user" when OK, "-" when REMOTE,
+				   "" otherwise) */
 
 	/* 200-299: smtpd <-> queue */
 	IPC_QUEUE_CREATE = 200,	/* smtpd->queue: str envelope text
@@ -127,6 +136,9 @@ enum ipc_type {
 				   login command (pipelined); fd = the client
 				   socket, or for TLS one end of a socketpair
 				   that popd relays to the TLS session */
+	IPC_POP_SESSION_END,	/* popd-mail->popd: nothing; reqid = the
+				   IPC_POP_SESSION's: that session is over
+				   (popd counts sessions per client address) */
 };
 
 #define POP_SESSION_F_TLS	0x1
@@ -136,6 +148,15 @@ enum auth_rcpt_status {
 	AUTH_RCPT_NOUSER,	/* local domain, no such user: 550 5.1.1 */
 	AUTH_RCPT_NOTLOCAL,	/* not one of our domains: relay rules apply */
 	AUTH_RCPT_TEMPFAIL,	/* try again later: 451 4.3.0 */
+};
+
+enum auth_expand_status {
+	AUTH_EXPAND_OK = 0,	/* a local mailbox (item), or done (whole) */
+	AUTH_EXPAND_NOUSER,	/* no such user: 5.1.1 */
+	AUTH_EXPAND_REMOTE,	/* not one of our domains: relay */
+	AUTH_EXPAND_LOOP,	/* alias loop: 5.4.6 */
+	AUTH_EXPAND_TEMPFAIL,	/* try again later (whole answer) */
+	AUTH_EXPAND_TOOBIG,	/* too many recipients: 5.3.4 */
 };
 
 enum auth_login_status {

@@ -154,7 +154,7 @@ tls_server_ctx(const char *cert_pem, const char *key_pem, char *err,
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_CLIENT_RENEGOTIATION);
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/* resumption: tickets (stateless) and a session id context */
 	SSL_CTX_set_num_tickets(ctx, 2);

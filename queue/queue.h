@@ -7,6 +7,11 @@
  *	queue_db.c	the LMDB index (queue.lmdb) and its record format
  *	queue_sched.c	messages in memory, deliveries, retries, expiry,
  *			the control listing
+ *	queue_expand.c	alias expansion through auth (IPC_AUTH_EXPAND)
+ *	queue_bounce.c	delivery status notifications (RFC 3464 DSNs:
+ *			bounces, delay warnings, success, double bounces)
+ *	queue_ctl.c	control requests: show, hold, release, delete,
+ *			requeue
  *
  * The daemon runs chrooted (system mode) or chdir'ed (sandbox mode) in
  * spool_dir: every path here is relative ("tmp/ID", "queue/ID").
@@ -21,11 +26,20 @@
  * message size (after the envelope), ADDR and ERROR are envelope_encode()d
  * and additionally have ',' encoded as %2C so that they never hold a space
  * or a comma; the null sender is "<>", an empty ERROR is "-". STATE is one
- * of pending, deferred, delivered, bounced; ATTEMPTS the number of failed
+ * of pending, deferred, delivered, bounced, expanded (an alias, replaced
+ * by the recipients it expanded to, listed after the envelope's own:
+ * final, like delivered and bounced); ATTEMPTS the number of failed
  * attempts so far; NEXT the time (Unix seconds) of the next attempt of a
  * deferred recipient, else 0. When the line would not fit in one frame,
  * the recipient list is cut and "more=N" says how many were left out.
  * After the last entry comes IPC_CTL_QUEUE_END (u32 number of messages).
+ *
+ * Words added at the end of the record (tools must ignore unknown words):
+ *	orig=N,ADDR	once per recipient N (0-based, in rcpt= order) that
+ *			an alias expansion produced: ADDR is the alias it
+ *			came from (encoded like rcpt addresses)
+ * For a bounced recipient ERROR starts with its DSN status code
+ * ("5.1.1 no such user").
  */
 #ifndef FACTEUR_QUEUE_H
 #define FACTEUR_QUEUE_H
@@ -44,6 +58,11 @@
 #define QUEUE_DB_FILE		"queue.lmdb"
 
 #define QUEUE_MAX_INFLIGHT	32	/* deliveries sent to deliver at once */
+#define QUEUE_SHOW_MAX		(256 * 1024)	/* header bytes shown */
+
+/* the envelope "proto" of the notifications queue writes itself */
+#define QUEUE_PROTO_DSN		"DSN"		/* to the sender */
+#define QUEUE_PROTO_DSN2	"DSN2"		/* double bounce, postmaster */
 
 struct ipc_chan;
 
@@ -54,6 +73,10 @@ struct queue_conf {
 	uint64_t	lifetime;
 	int		commit_threads;
 	size_t		map_size;
+	uint64_t	delay_warning;		/* 0: never */
+	uint64_t	bounce_size_limit;	/* full message up to this */
+	char		hostname[256];
+	char		postmaster[ADDR_MAX];	/* double bounces go there */
 };
 extern struct queue_conf qconf;
 
@@ -62,14 +85,23 @@ enum rcpt_state {
 	RS_DEFERRED,
 	RS_DELIVERED,
 	RS_BOUNCED,
+	RS_EXPANDED,		/* an alias: its recipients follow */
 };
+
+#define QR_DSN_DONE	0x1	/* the final notification is written (or
+				   none is due) */
+#define QR_DELAY_SENT	0x2	/* a delay warning was written */
 
 struct qrcpt {
 	int		 state;		/* enum rcpt_state */
 	uint32_t	 attempts;	/* failed attempts */
 	uint64_t	 next;		/* next attempt (deferred) */
-	char		*error;		/* last error, malloc'd, or NULL */
+	char		*error;		/* last error, malloc'd, or NULL;
+					   bounced: "X.Y.Z text" */
+	int		 parent;	/* the alias it came from, or -1 */
+	int		 dflags;	/* QR_* */
 	/* in memory only */
+	int		 expanding;	/* IPC_AUTH_EXPAND sent, no answer */
 	int		 inflight;	/* sent to deliver, no answer yet */
 	int		 queued;	/* waiting in the delivery job list */
 	int		 sent;		/* sent to deliver by this process */
@@ -92,6 +124,8 @@ struct qmsg {
 	int			 dirty;		/* on the dirty list */
 	int			 gone;		/* removed, record to delete */
 	int			 seen;		/* reconciliation: file found */
+	int			 dsn_busy;	/* a notification is committing */
+	uint64_t		 dsn_next;	/* not before (after a failure) */
 };
 
 /* queue_db.c */
@@ -114,7 +148,17 @@ int	 qdb_commit(void);
 void	 qdb_abort(void);
 
 /* queue_fs.c */
+/* called once the injected message is committed (status QUEUE_OK and its
+   id) or failed (another queue_status, id "") */
+typedef void	queue_inject_cb(int status, const char *id, void *arg);
 void	 queue_fs_init(void);
+/*
+ * A message queue writes itself (a notification): env (its id is set
+ * here) and the message text (CRLF), committed through the same path as
+ * smtpd's. logextra is appended to the "from=" log line.
+ */
+void	 queue_fs_inject(struct envelope *, const char *text, size_t len,
+	    const char *logextra, queue_inject_cb *, void *);
 void	 queue_fs_reconcile(void);
 void	 queue_fs_create(struct ipc_chan *, uint32_t reqid, const char *text);
 void	 queue_fs_commit(struct ipc_chan *, uint32_t reqid, const char *id,
@@ -145,9 +189,44 @@ void		 sched_list(struct ipc_chan *, uint32_t reqid);
 uint32_t	 sched_flush_request(const char *id);
 void		 sched_stats(char *, size_t);
 void		 sched_count_received(void);
+void		 sched_stats_count(int what);
+void		 qmsg_delete(struct qmsg *);
+/* n recipients' state, all pending, no parent */
+struct qrcpt	*qrcpt_new(size_t n);
+void		 sched_rcpt(struct qmsg *, uint32_t);
+void		 rcpt_bounce(struct qmsg *, uint32_t, const char *dsn,
+		    const char *text);
+void		 rcpt_defer(struct qmsg *, uint32_t, const char *text);
+int		 msg_check_done(struct qmsg *);
+void		 job_add(struct qmsg *, uint32_t);
+void		 run_due(void);
+int		 rcpt_remote(const struct env_rcpt *);
+int		 rcpt_final(const struct qrcpt *);
+/* " orig_to=<ADDR>" for an expanded recipient, else "" (static buffer) */
+const char	*rcpt_orig_to(const struct qmsg *, uint32_t);
+void		 list_encode(const char *, char *, size_t);
+void		 list_one(struct ipc_chan *, uint32_t reqid, struct qmsg *);
 const char	*rcpt_state_name(int);
 int		 rcpt_state_parse(const char *);
 /* seconds since arrival, with the microseconds the queue id carries */
 double		 qmsg_delay(const struct qmsg *);
+
+/* queue_expand.c */
+void	 expand_request(struct qmsg *, uint32_t);
+void	 expand_result(uint32_t reqid, const void *, size_t);
+void	 expand_auth_up(void);
+void	 expand_auth_gone(void);
+
+/* queue_bounce.c */
+/* writes what m owes its sender (failure/success DSN, double bounce);
+   returns 1 while a notification is still due or committing */
+int	 bounce_pending(struct qmsg *);
+/* a delay warning if one is due */
+void	 bounce_delay_check(struct qmsg *);
+extern uint64_t	 stat_dsn;
+
+/* queue_ctl.c */
+void	 ctl_show(struct ipc_chan *, uint32_t reqid, const char *id);
+uint32_t ctl_select(uint32_t type, const char *selector);
 
 #endif

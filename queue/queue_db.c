@@ -7,22 +7,32 @@
  * of the message's envelope exactly as envelope_format() writes it (with
  * its "id" line and its own ending empty line):
  *
- *	qrec 1				record format version
+ *	qrec 2				record format version
  *	offset 612			body offset in queue/ID
  *	size 1834			message bytes after the envelope
  *	flags 0				1 held, 2 expired (reserved)
- *	rcpt pending 0 0 -		one line per envelope recipient, in
- *	rcpt deferred 2 1764150000 no%20relay%20configured
- *	rcpt delivered 0 0 1764143001.0692F0A3B41C0A00_1.mail...
+ *	rcpt pending 0 0 -1 0 -		one line per envelope recipient, in
+ *	rcpt deferred 2 1764150000 -1 0 no%20relay%20configured
+ *	rcpt delivered 0 0 -1 1 1764143001.0692F0A3B41C0A00_1.mail...
  *	<empty line>			envelope order: state, failed
  *	facteur-envelope 1		attempts, next attempt (Unix seconds,
- *	id 0692F0A3B41C0A00		0 unless deferred), last error or
- *	...				stored name (envelope_encode()d, "-"
- *	<empty line>			when none)
+ *	id 0692F0A3B41C0A00		0 unless deferred), parent (the
+ *	...				recipient an alias expansion made it
+ *	<empty line>			from, -1 none), notification flags
+ *					(1 final DSN done, 2 delay warning
+ *					sent), last error or stored name
+ *					(envelope_encode()d, "-" when none)
  *
- * States: pending, deferred, delivered, bounced. The index is a cache of
- * progress over spool/queue/: a missing record is rebuilt from the file
- * with every recipient pending (queue_fs.c).
+ * Version 1 records (no parent, no flags) are still read.
+ *
+ * The envelope copy is the file's envelope plus the recipients alias
+ * expansion added (after the file's own; an expanded alias has the state
+ * "expanded"), and with the mailbox a recipient was resolved to.
+ *
+ * States: pending, deferred, delivered, bounced, expanded. The index is a
+ * cache of progress over spool/queue/: a missing record is rebuilt from
+ * the file with every recipient pending (queue_fs.c), and aliases are
+ * expanded again (a possible duplicate, never a loss).
  *
  * Rules (DESIGN.md, LMDB): a read transaction never outlives the call that
  * opened it; write transactions are synced at commit; MDB_MAP_FULL and
@@ -44,7 +54,7 @@
 #include "util.h"
 #include "queue.h"
 
-#define QREC_VERSION	1
+#define QREC_VERSION	2
 
 static MDB_env	*env;
 static MDB_dbi	 dbi;
@@ -162,8 +172,9 @@ qrec_encode(const struct qmsg *m, char **out)
 		const struct qrcpt *r = &m->rcpt[i];
 
 		envelope_encode(r->error ? r->error : "", enc, esz);
-		sb_printf(&b, "rcpt %s %" PRIu32 " %" PRIu64 " ",
-		    rcpt_state_name(r->state), r->attempts, r->next);
+		sb_printf(&b, "rcpt %s %" PRIu32 " %" PRIu64 " %d %d ",
+		    rcpt_state_name(r->state), r->attempts, r->next,
+		    r->parent, r->dflags);
 		sb_add(&b, enc, strlen(enc));
 		sb_add(&b, "\n", 1);
 	}
@@ -219,14 +230,15 @@ qrec_decode(const char *val, size_t len, struct qmsg *m, const char **err)
 	size_t		 nrc = 0, linesz = IPC_MAX_STR * 3 + 128, i;
 	uint64_t	 v, flags;
 	ssize_t		 envlen;
-	int		 ret = -1, n;
+	int		 ret = -1, n, version, parent, dflags;
 
 	line = xmalloc(linesz);
 	dec = xmalloc(linesz);
 	*err = "bad header";
 	if (rec_line(&p, end, line, linesz) == -1 ||
-	    rec_u64(line, "qrec", &v) == -1 || v != QREC_VERSION)
+	    rec_u64(line, "qrec", &v) == -1 || v < 1 || v > QREC_VERSION)
 		goto done;
+	version = (int)v;
 	if (rec_line(&p, end, line, linesz) == -1 ||
 	    rec_u64(line, "offset", &m->offset) == -1)
 		goto done;
@@ -248,15 +260,25 @@ qrec_decode(const char *val, size_t len, struct qmsg *m, const char **err)
 			break;
 		if (nrc >= ENVELOPE_MAX_RCPT)
 			goto done;
-		if (sscanf(line, "rcpt %31s %" SCNu32 " %" SCNu64 " %n",
-		    st, &att, &next, &n) != 3)
+		parent = -1;
+		dflags = 0;
+		if (version == 1) {
+			if (sscanf(line, "rcpt %31s %" SCNu32 " %" SCNu64
+			    " %n", st, &att, &next, &n) != 3)
+				goto done;
+		} else if (sscanf(line, "rcpt %31s %" SCNu32 " %" SCNu64
+		    " %d %d %n", st, &att, &next, &parent, &dflags, &n) != 5)
 			goto done;
+		if (parent < -1 || parent >= (int)nrc)
+			goto done;	/* a parent comes before its children */
 		rc = xreallocarray(rc, nrc + 1, sizeof(*rc));
 		memset(&rc[nrc], 0, sizeof(rc[nrc]));
 		if ((rc[nrc].state = rcpt_state_parse(st)) == -1)
 			goto done;
 		rc[nrc].attempts = att;
 		rc[nrc].next = next;
+		rc[nrc].parent = parent;
+		rc[nrc].dflags = dflags & (QR_DSN_DONE | QR_DELAY_SENT);
 		nrc++;
 		if (envelope_decode(line + n, dec, linesz) == -1)
 			goto done;

@@ -12,6 +12,10 @@
  *	5. IPC_QUEUE_COMMITTED		(per file; smtpd then answers 250)
  * The batch is every fsync that completed by the time the main thread
  * reads the completion pipe: concurrent sessions share steps 3 and 4.
+ *
+ * Notifications (bounces, delay warnings) are written by queue itself
+ * (queue_fs_inject) and committed by the same steps; step 5 is then a
+ * callback instead of a frame to smtpd.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -56,6 +60,11 @@ struct qfile {
 	struct envelope		 env;
 	int			 fd;		/* while syncing */
 	int			 sync_err;	/* set by the worker */
+	/* written by queue itself (queue_fs_inject) */
+	int			 internal;
+	queue_inject_cb		*cb;
+	void			*cbarg;
+	char			*logextra;
 };
 
 static TAILQ_HEAD(, qfile)	files = TAILQ_HEAD_INITIALIZER(files);
@@ -70,6 +79,7 @@ qfile_free(struct qfile *f)
 {
 	TAILQ_REMOVE(&files, f, entry);
 	envelope_clear(&f->env);
+	free(f->logextra);
 	free(f);
 }
 
@@ -152,6 +162,13 @@ reply_committed(struct qfile *f, int status)
 {
 	static struct ipc_wbuf	w;
 
+	if (f->internal) {
+		if (f->cb != NULL)
+			f->cb(status, status == QUEUE_OK ? f->id : "",
+			    f->cbarg);
+		f->cb = NULL;
+		return;
+	}
 	if (f->chan == NULL)
 		return;
 	ipc_wbuf_init(&w);
@@ -185,7 +202,7 @@ commit_batch(struct qfile **ok, size_t n)
 		envelope_init(&ok[i]->env);
 		m[i]->offset = ok[i]->hdrlen;
 		m[i]->size = ok[i]->size;
-		m[i]->rcpt = xcalloc(m[i]->env.nrcpt, sizeof(*m[i]->rcpt));
+		m[i]->rcpt = qrcpt_new(m[i]->env.nrcpt);
 		m[i]->fresh = 1;
 		len = qrec_encode(m[i], &rec);
 		if (!failed && qdb_put(m[i]->id, rec, len) == -1)
@@ -202,12 +219,14 @@ commit_batch(struct qfile **ok, size_t n)
 		goto fail;
 	}
 	for (i = 0; i < n; i++) {
-		reply_committed(ok[i], QUEUE_OK);
 		log_info("%s: from=<%s> size=%" PRIu64 " nrcpt=%zu proto=%s "
-		    "client=[%s]", m[i]->id, m[i]->env.sender, m[i]->size,
-		    m[i]->env.nrcpt, m[i]->env.proto, m[i]->env.client);
+		    "client=[%s]%s", m[i]->id, m[i]->env.sender, m[i]->size,
+		    m[i]->env.nrcpt, m[i]->env.proto, m[i]->env.client,
+		    ok[i]->logextra ? ok[i]->logextra : "");
 		qmsg_insert(m[i]);
-		sched_count_received();
+		if (!ok[i]->internal)
+			sched_count_received();
+		reply_committed(ok[i], QUEUE_OK);
 		qfile_free(ok[i]);
 	}
 	for (i = 0; i < n; i++)
@@ -253,7 +272,7 @@ commit_done(int fd, short ev, void *arg)
 		f = batch[i];
 		close(f->fd);
 		f->fd = -1;
-		if (f->aborted || f->chan == NULL) {
+		if (f->aborted || (f->chan == NULL && !f->internal)) {
 			unlink_in(QUEUE_TMP_DIR, f->id);
 			qfile_free(f);
 			continue;
@@ -428,6 +447,69 @@ queue_fs_create(struct ipc_chan *chan, uint32_t reqid, const char *text)
 	free(hdr);
 	free(buf);
 	qfile_free(f);
+}
+
+void
+queue_fs_inject(struct envelope *env, const char *text, size_t len,
+    const char *logextra, queue_inject_cb *cb, void *arg)
+{
+	struct qfile	*f;
+	char		*hdr = NULL, path[64];
+	ssize_t		 hlen;
+	int		 fd = -1, tries, err;
+
+	env->arrival = now_sec();
+	for (tries = 0; tries < 10; tries++) {
+		queueid_new(env->id);
+		if (qmsg_find(env->id) != NULL || qfile_find(env->id) != NULL) {
+			errno = EEXIST;
+			continue;
+		}
+		path_of(path, sizeof(path), QUEUE_TMP_DIR, env->id);
+		fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_APPEND |
+		    O_CLOEXEC, 0600);
+		if (fd != -1 || errno != EEXIST)
+			break;
+	}
+	if (fd == -1) {
+		log_warn("open %s", path);
+		cb(status_for(errno), "", arg);
+		return;
+	}
+	if ((hlen = envelope_format(env, &hdr)) == -1) {
+		log_warnx("%s: envelope_format failed", env->id);
+		errno = EINVAL;
+		goto fail;
+	}
+	if (write_all(fd, hdr, hlen) == -1 || write_all(fd, text, len) == -1) {
+		log_warn("%s: write %s", env->id, path);
+		goto fail;
+	}
+	free(hdr);
+	f = xcalloc(1, sizeof(*f));
+	strlcpy(f->id, env->id, sizeof(f->id));
+	f->env = *env;			/* takes the rcpt array */
+	envelope_init(env);
+	f->internal = 1;
+	f->cb = cb;
+	f->cbarg = arg;
+	f->logextra = logextra ? xstrdup(logextra) : NULL;
+	f->hdrlen = hlen;
+	f->size = len;
+	f->fd = fd;
+	f->state = QF_SYNCING;
+	TAILQ_INSERT_TAIL(&files, f, entry);
+	pthread_mutex_lock(&jobs_mtx);
+	TAILQ_INSERT_TAIL(&jobs, f, job_entry);
+	pthread_cond_signal(&jobs_cond);
+	pthread_mutex_unlock(&jobs_mtx);
+	return;
+ fail:
+	err = errno;
+	free(hdr);
+	close(fd);
+	unlink(path);
+	cb(status_for(err), "", arg);
 }
 
 void
@@ -690,7 +772,7 @@ queue_fs_reconcile(void)
 			qmsg_free(m);
 			continue;
 		}
-		m->rcpt = xcalloc(m->env.nrcpt, sizeof(*m->rcpt));
+		m->rcpt = qrcpt_new(m->env.nrcpt);
 		m->seen = 1;
 		qmsg_insert(m);
 		qmsg_dirty(m);

@@ -12,7 +12,14 @@
  * Retry schedule: queue_retry_min, doubled per failed attempt, at most
  * queue_retry_max, plus up to 10% jitter. Remote recipients (mailbox "-")
  * are deferred "no relay configured" on the same schedule until a relay
- * exists; they are never dropped, and bounce only at queue_lifetime.
+ * exists; they are never dropped, and bounce only at queue_lifetime
+ * (status=expired, DSN 4.4.7).
+ *
+ * A recipient whose mailbox starts with '@' is an alias (auth said so at
+ * RCPT time): it is expanded through auth (queue_expand.c) before any
+ * delivery. A message is removed when every recipient is final
+ * (delivered, bounced, expanded) and every notification it owes is
+ * committed (queue_bounce.c).
  */
 #include <sys/types.h>
 #include <sys/time.h>
@@ -65,16 +72,18 @@ static struct {
 	uint64_t	delivered;
 	uint64_t	deferred;
 	uint64_t	bounced;
+	uint64_t	expired;
+	uint64_t	expanded;
 } stats;
 
 static const char *state_names[] = {
-	"pending", "deferred", "delivered", "bounced"
+	"pending", "deferred", "delivered", "bounced", "expanded"
 };
 
 const char *
 rcpt_state_name(int s)
 {
-	if (s < 0 || s > RS_BOUNCED)
+	if (s < 0 || s > RS_EXPANDED)
 		return "?";
 	return state_names[s];
 }
@@ -84,7 +93,7 @@ rcpt_state_parse(const char *s)
 {
 	int	i;
 
-	for (i = 0; i <= RS_BOUNCED; i++)
+	for (i = 0; i <= RS_EXPANDED; i++)
 		if (strcmp(s, state_names[i]) == 0)
 			return i;
 	return -1;
@@ -246,10 +255,30 @@ flush_cb(int fd, short ev, void *arg)
 
 /* --- recipient state changes --- */
 
-static int
+int
 rcpt_remote(const struct env_rcpt *er)
 {
 	return er->mailbox[0] == '\0' || strcmp(er->mailbox, "-") == 0;
+}
+
+int
+rcpt_final(const struct qrcpt *r)
+{
+	return r->state == RS_DELIVERED || r->state == RS_BOUNCED ||
+	    r->state == RS_EXPANDED;
+}
+
+const char *
+rcpt_orig_to(const struct qmsg *m, uint32_t i)
+{
+	static char	buf[ADDR_MAX + 16];
+	int		p = m->rcpt[i].parent;
+
+	buf[0] = '\0';
+	if (p >= 0 && (size_t)p < m->env.nrcpt)
+		snprintf(buf, sizeof(buf), " orig_to=<%s>",
+		    m->env.rcpt[p].addr);
+	return buf;
 }
 
 static void
@@ -278,23 +307,28 @@ msg_expired(const struct qmsg *m)
 	return now_sec() >= m->env.arrival + qconf.lifetime;
 }
 
-static void
+void
 rcpt_bounce(struct qmsg *m, uint32_t i, const char *dsn, const char *text)
 {
 	struct qrcpt	*r = &m->rcpt[i];
+	char		*err;
+	int		 expired = strcmp(dsn, "4.4.7") == 0;
 
 	r->state = RS_BOUNCED;
 	r->next = 0;
-	rcpt_set_error(r, text);
+	xasprintf(&err, "%s %s", dsn, text);
+	rcpt_set_error(r, err);
+	free(err);
+	if (expired)
+		stats.expired++;
 	stats.bounced++;
-	log_notice("%s: to=<%s> status=bounced delay=%.2f dsn=%s (%s); "
-	    "no bounce message sent to <%s>: not implemented yet",
-	    m->id, m->env.rcpt[i].addr, qmsg_delay(m), dsn, text,
-	    m->env.sender);
+	log_notice("%s: to=<%s>%s status=%s delay=%.2f dsn=%s (%s)",
+	    m->id, m->env.rcpt[i].addr, rcpt_orig_to(m, i),
+	    expired ? "expired" : "bounced", qmsg_delay(m), dsn, text);
 	qmsg_dirty(m);
 }
 
-static void
+void
 rcpt_defer(struct qmsg *m, uint32_t i, const char *text)
 {
 	struct qrcpt	*r = &m->rcpt[i];
@@ -312,21 +346,26 @@ rcpt_defer(struct qmsg *m, uint32_t i, const char *text)
 	r->next = now_sec() + backoff(r->attempts);
 	rcpt_set_error(r, text);
 	stats.deferred++;
-	log_info("%s: to=<%s> status=deferred delay=%.2f dsn=4.0.0 (%s) "
+	log_info("%s: to=<%s>%s status=deferred delay=%.2f dsn=4.0.0 (%s) "
 	    "attempts=%" PRIu32 " next=%" PRIu64, m->id, m->env.rcpt[i].addr,
-	    qmsg_delay(m), text, r->attempts, r->next - now_sec());
+	    rcpt_orig_to(m, i), qmsg_delay(m), text, r->attempts,
+	    r->next - now_sec());
 	qmsg_dirty(m);
 }
 
-/* every recipient final: remove the file, then the record */
-static int
+/*
+ * Notifications first (a bounce reads the message), then, when every
+ * recipient is final: remove the file, then the record.
+ */
+int
 msg_check_done(struct qmsg *m)
 {
 	size_t	i;
 
+	if (bounce_pending(m))
+		return 0;
 	for (i = 0; i < m->env.nrcpt; i++)
-		if (m->rcpt[i].state != RS_DELIVERED &&
-		    m->rcpt[i].state != RS_BOUNCED)
+		if (!rcpt_final(&m->rcpt[i]))
 			return 0;
 	queue_fs_remove(m->id);
 	log_info("%s: removed", m->id);
@@ -334,7 +373,7 @@ msg_check_done(struct qmsg *m)
 	return 1;
 }
 
-static void
+void
 job_add(struct qmsg *m, uint32_t i)
 {
 	struct qjob	*j;
@@ -349,11 +388,15 @@ job_add(struct qmsg *m, uint32_t i)
 	TAILQ_INSERT_TAIL(&jobs, j, entry);
 }
 
-static void
+void
 sched_rcpt(struct qmsg *m, uint32_t i)
 {
 	if (m->flags & QM_HELD)
 		return;
+	if (m->env.rcpt[i].mailbox[0] == '@') {
+		expand_request(m, i);
+		return;
+	}
 	if (rcpt_remote(&m->env.rcpt[i])) {
 		rcpt_defer(m, i, "no relay configured");
 		return;
@@ -462,13 +505,13 @@ sched_result(const char *id, uint32_t idx, uint32_t status, const char *text)
 		r->next = 0;
 		rcpt_set_error(r, text);
 		stats.delivered++;
-		log_info("%s: to=<%s> status=sent delay=%.2f dsn=2.0.0 "
-		    "(stored as %s)", m->id, m->env.rcpt[idx].addr,
-		    qmsg_delay(m), text);
+		log_info("%s: to=<%s>%s relay=local status=sent delay=%.2f "
+		    "dsn=2.0.0 (stored as %s)", m->id, m->env.rcpt[idx].addr,
+		    rcpt_orig_to(m, idx), qmsg_delay(m), text);
 		qmsg_dirty(m);
 		break;
 	case DELIVER_PERMFAIL:
-		rcpt_bounce(m, idx, "5.0.0", text[0] ? text :
+		rcpt_bounce(m, idx, "5.2.0", text[0] ? text :
 		    "delivery failed");
 		break;
 	case DELIVER_TEMPFAIL:
@@ -501,7 +544,7 @@ sched_deliver_gone(void)
 
 /* --- retries --- */
 
-static void
+void
 run_due(void)
 {
 	struct qmsg	*m, *next;
@@ -529,6 +572,7 @@ run_due(void)
 			r->state = RS_PENDING;
 			sched_rcpt(m, i);
 		}
+		bounce_delay_check(m);
 		msg_check_done(m);
 	}
 	sched_pump();
@@ -563,7 +607,7 @@ sched_init(void)
 /* --- control --- */
 
 /* envelope_encode, and ',' as %2C: a listing value holds no ' ' nor ',' */
-static void
+void
 list_encode(const char *in, char *out, size_t outsz)
 {
 	char	*tmp, *p;
@@ -584,7 +628,7 @@ list_encode(const char *in, char *out, size_t outsz)
 
 #define LIST_LINE_MAX	(IPC_MAX_STR - 1)
 
-static void
+void
 list_one(struct ipc_chan *chan, uint32_t reqid, struct qmsg *m)
 {
 	static struct ipc_wbuf	 w;
@@ -615,6 +659,19 @@ list_one(struct ipc_chan *chan, uint32_t reqid, struct qmsg *m)
 			    " more=%zu", m->env.nrcpt - i);
 			break;
 		}
+		memcpy(line + len, word, wl + 1);
+		len += wl;
+	}
+	for (i = 0; i < m->env.nrcpt; i++) {
+		size_t wl;
+		int p = m->rcpt[i].parent;
+
+		if (p < 0 || (size_t)p >= m->env.nrcpt)
+			continue;
+		list_encode(m->env.rcpt[p].addr, addr, sizeof(addr));
+		wl = snprintf(word, sizeof(word), " orig=%zu,%s", i, addr);
+		if (len + wl + 1 > LIST_LINE_MAX)
+			break;
 		memcpy(line + len, word, wl + 1);
 		len += wl;
 	}
@@ -671,23 +728,74 @@ sched_count_received(void)
 }
 
 void
+sched_stats_count(int what)
+{
+	if (what == RS_EXPANDED)
+		stats.expanded++;
+}
+
+/*
+ * Queue sizes, as Postfix's queues: held messages; deferred ones (every
+ * recipient left is waiting for its next attempt); active (the rest).
+ */
+void
 sched_stats(char *buf, size_t bufsz)
 {
 	struct qmsg	*m;
-	size_t		 deferred = 0, len = strlen(buf);
+	size_t		 deferred = 0, held = 0, active = 0, len = strlen(buf);
 	uint32_t	 i;
+	int		 waiting, busy;
 
-	RB_FOREACH(m, qmsg_tree, &msgs)
-		for (i = 0; i < m->env.nrcpt; i++)
-			if (m->rcpt[i].state == RS_DEFERRED) {
-				deferred++;
-				break;
-			}
+	RB_FOREACH(m, qmsg_tree, &msgs) {
+		if (m->flags & QM_HELD) {
+			held++;
+			continue;
+		}
+		for (waiting = busy = 0, i = 0; i < m->env.nrcpt; i++) {
+			if (m->rcpt[i].state == RS_DEFERRED)
+				waiting = 1;
+			else if (!rcpt_final(&m->rcpt[i]))
+				busy = 1;
+		}
+		if (waiting && !busy)
+			deferred++;
+		else
+			active++;
+	}
 	if (len >= bufsz)
 		return;
 	snprintf(buf + len, bufsz - len, "queue_active=%zu queue_deferred=%zu "
+	    "queue_held=%zu queue_total=%zu "
 	    "received=%" PRIu64 " delivered=%" PRIu64 " deferred=%" PRIu64
-	    " bounced=%" PRIu64 " inflight=%d ", nmsgs, deferred,
-	    stats.received, stats.delivered, stats.deferred, stats.bounced,
-	    inflight);
+	    " bounced=%" PRIu64 " expired=%" PRIu64 " expanded=%" PRIu64
+	    " notifications=%" PRIu64 " inflight=%d ", active, deferred, held,
+	    nmsgs, stats.received, stats.delivered, stats.deferred,
+	    stats.bounced, stats.expired, stats.expanded, stat_dsn, inflight);
+}
+
+/* an administrator's delete: forget deliveries in flight, then drop */
+void
+qmsg_delete(struct qmsg *m)
+{
+	uint32_t	i;
+
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->rcpt[i].inflight) {
+			m->rcpt[i].inflight = 0;
+			inflight--;
+		}
+	queue_fs_remove(m->id);
+	qmsg_drop(m);
+}
+
+struct qrcpt *
+qrcpt_new(size_t n)
+{
+	struct qrcpt	*r;
+	size_t		 i;
+
+	r = xcalloc(n ? n : 1, sizeof(*r));
+	for (i = 0; i < n; i++)
+		r[i].parent = -1;
+	return r;
 }

@@ -10,6 +10,10 @@
  * and refuses the message (SMTP smuggling, CVE-2023-51764 class): the
  * client is read to the real end, then answered 554 5.5.2. A bare CR
  * around a dot is refused for every client: no SMTP software sends it.
+ *
+ * With DATA_F_RAW (BDAT chunks, RFC 3030 2) the text is taken as is: no
+ * dot-unstuffing, no end marker, no smuggling rule (there is no dot line
+ * to smuggle); lines still get CRLF and the size and line limits apply.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +123,10 @@ line_end(struct smtp_data *d)
 		d->prev = brk;
 		return;
 	}
+	if (d->flags & DATA_F_RAW) {
+		d->prev = brk;
+		goto out;
+	}
 	if (n == 1 && p[0] == '.') {
 		if ((d->prev != BRK_LF && brk == BRK_CRLF) ||
 		    (d->flags & DATA_F_BARELF)) {
@@ -140,6 +148,9 @@ line_end(struct smtp_data *d)
 		p++;
 		n--;
 	}
+out:
+	if (d->status != DATA_OK)
+		return;
 	if (d->maxsize > 0 && d->size + n + 2 > d->maxsize) {
 		refuse(d, DATA_TOOBIG);
 		return;
@@ -148,6 +159,14 @@ line_end(struct smtp_data *d)
 	p[n + 1] = '\n';
 	d->out(d->arg, p, n + 2);
 	d->size += n + 2;
+}
+
+void
+smtp_data_finish(struct smtp_data *d)
+{
+	if (d->len > 0 || d->skipping)
+		line_end(d);
+	d->done = 1;
 }
 
 size_t

@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #define DATA_F_BARELF	0x1	/* LF.LF and the mixed forms end DATA too */
+#define DATA_F_RAW	0x2	/* BDAT (RFC 3030): no dot-stuffing and no
+				   end marker; the caller counts the octets */
 
 enum smtp_data_status {
 	DATA_OK = 0,
@@ -50,6 +52,8 @@ void	smtp_data_init(struct smtp_data *, int flags, size_t maxline,
  * input is read to the end.
  */
 size_t	smtp_data_feed(struct smtp_data *, const char *buf, size_t len);
+/* BDAT LAST: the text after the last line end becomes a last line */
+void	smtp_data_finish(struct smtp_data *);
 void	smtp_data_free(struct smtp_data *);
 const char *smtp_data_reply(int status);
 

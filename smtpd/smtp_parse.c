@@ -61,12 +61,13 @@ smtp_cmd_name(int cmd)
 int
 smtp_cmd_parse(char *line, size_t len, int *cmd, const char **args)
 {
-	size_t	 i, vlen;
+	size_t	 i, vlen, olen = len;
 	int	 c;
+
 
 	*cmd = CMD_UNKNOWN;
 	*args = "";
-	if (len > SMTP_CMD_TEXT_MAX)
+	if (len > SMTP_AUTH_TEXT_MAX)
 		return SMTP_CMD_TOOLONG;
 	if (memchr(line, '\0', len) != NULL || memchr(line, '\r', len) != NULL)
 		return SMTP_CMD_BADCHAR;
@@ -85,6 +86,8 @@ smtp_cmd_parse(char *line, size_t len, int *cmd, const char **args)
 		    strncasecmp(line, cmd_names[c], vlen) == 0)
 			break;
 	}
+	if (olen > SMTP_CMD_TEXT_MAX && c != CMD_AUTH)
+		return SMTP_CMD_TOOLONG;
 	if (c == CMD_COUNT)
 		return SMTP_CMD_OK;
 	*cmd = c;
@@ -219,23 +222,97 @@ parse_size(const char *val, long long *size)
 	return 0;
 }
 
+static int
+parse_ret(const char *val, int *ret)
+{
+	if (strcasecmp(val, "FULL") == 0)
+		*ret = ENV_RET_FULL;
+	else if (strcasecmp(val, "HDRS") == 0)
+		*ret = ENV_RET_HDRS;
+	else
+		return -1;
+	return 0;
+}
+
+/* NOTIFY=NEVER or a comma list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1) */
+static int
+parse_notify(const char *val, int *notify)
+{
+	static const struct {
+		const char	*name;
+		int		 flag;
+	} names[] = {
+		{ "NEVER", ENV_NOTIFY_NEVER },
+		{ "SUCCESS", ENV_NOTIFY_SUCCESS },
+		{ "FAILURE", ENV_NOTIFY_FAILURE },
+		{ "DELAY", ENV_NOTIFY_DELAY },
+	};
+	const char	*p = val, *comma;
+	size_t		 n, i;
+	int		 f = 0;
+
+	for (;;) {
+		comma = strchr(p, ',');
+		n = comma ? (size_t)(comma - p) : strlen(p);
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i].name) == n &&
+			    strncasecmp(p, names[i].name, n) == 0)
+				break;
+		if (i == sizeof(names) / sizeof(names[0]) ||
+		    (f & names[i].flag))
+			return -1;
+		f |= names[i].flag;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	if ((f & ENV_NOTIFY_NEVER) && f != ENV_NOTIFY_NEVER)
+		return -1;
+	*notify = f;
+	return 0;
+}
+
+/* ORCPT=addr-type;xtext (RFC 3461 4.2): kept as "type;decoded address" */
+static int
+parse_orcpt(const char *val, char *out, size_t outsz)
+{
+	const char	*semi;
+	size_t		 n, i;
+
+	if ((semi = strchr(val, ';')) == NULL)
+		return -1;
+	n = semi - val;
+	if (n == 0 || n + 2 > outsz)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)val[i]) && val[i] != '-')
+			return -1;
+	memcpy(out, val, n + 1);
+	if (strncasecmp(val, "utf-8;", 6) == 0) {
+		/* RFC 6533 utf-8-addr-xtext: kept as written */
+		if (strlen(semi + 1) == 0 || strlcpy(out + n + 1, semi + 1,
+		    outsz - n - 1) >= outsz - n - 1)
+			return -1;
+	} else if (semi[1] == '\0' ||
+	    smtp_xtext_decode(semi + 1, out + n + 1, outsz - n - 1) == -1)
+		return -1;
+	return 0;
+}
+
 int
 smtp_parse_mail(const char *args, struct smtp_mail_args *m, const char **err)
 {
-	char		 path[PATH_MAX_LEN], kw[32], val[128];
+	char		 path[PATH_MAX_LEN], kw[32], val[1024];
 	const char	*rest, *aerr;
-	int		 r, hasval;
+	int		 r, hasval, envid = 0;
 
 	memset(m, 0, sizeof(*m));
 	m->size = -1;
 	m->body = -1;
+	m->ret = ENV_RET_NONE;
 	*err = "Syntax: MAIL FROM:<address>";
 	if (split_path(args, "FROM:", path, sizeof(path), &rest) == -1)
 		return SMTP_P_SYNTAX;
-	if (addr_parse_path(path, ADDR_F_NULLOK, &m->addr, &aerr) == -1) {
-		*err = "Bad sender address syntax";
-		return SMTP_P_ADDR;
-	}
 	while ((r = next_param(&rest, kw, sizeof(kw), val, sizeof(val),
 	    &hasval)) == 1) {
 		if (strcasecmp(kw, "SIZE") == 0) {
@@ -257,6 +334,25 @@ smtp_parse_mail(const char *args, struct smtp_mail_args *m, const char **err)
 				*err = "Unsupported BODY parameter";
 				return SMTP_P_PARAM;
 			}
+		} else if (strcasecmp(kw, "RET") == 0) {
+			if (m->ret != ENV_RET_NONE || !hasval ||
+			    parse_ret(val, &m->ret) == -1) {
+				*err = "Bad RET parameter";
+				return SMTP_P_PARAMVAL;
+			}
+		} else if (strcasecmp(kw, "ENVID") == 0) {
+			if (envid || !hasval || smtp_xtext_decode(val,
+			    m->envid, sizeof(m->envid)) == -1) {
+				*err = "Bad ENVID parameter";
+				return SMTP_P_PARAMVAL;
+			}
+			envid = 1;
+		} else if (strcasecmp(kw, "SMTPUTF8") == 0) {
+			if (m->smtputf8 || hasval) {
+				*err = "Bad SMTPUTF8 parameter";
+				return SMTP_P_PARAMVAL;
+			}
+			m->smtputf8 = 1;
 		} else {
 			*err = "Unsupported MAIL parameter";
 			return SMTP_P_PARAM;
@@ -266,14 +362,20 @@ smtp_parse_mail(const char *args, struct smtp_mail_args *m, const char **err)
 		*err = "Syntax: MAIL FROM:<address> [SIZE=n] [BODY=8BITMIME]";
 		return SMTP_P_SYNTAX;
 	}
+	if (addr_parse_path(path, ADDR_F_NULLOK |
+	    (m->smtputf8 ? ADDR_F_UTF8 : 0), &m->addr, &aerr) == -1) {
+		*err = "Bad sender address syntax";
+		return SMTP_P_ADDR;
+	}
 	*err = NULL;
 	return SMTP_P_OK;
 }
 
 int
-smtp_parse_rcpt(const char *args, struct smtp_rcpt_args *rc, const char **err)
+smtp_parse_rcpt(const char *args, int flags, struct smtp_rcpt_args *rc,
+    const char **err)
 {
-	char		 path[PATH_MAX_LEN], kw[32], val[128];
+	char		 path[PATH_MAX_LEN], kw[32], val[1024];
 	const char	*rest, *aerr;
 	int		 r, hasval;
 
@@ -281,7 +383,8 @@ smtp_parse_rcpt(const char *args, struct smtp_rcpt_args *rc, const char **err)
 	*err = "Syntax: RCPT TO:<address>";
 	if (split_path(args, "TO:", path, sizeof(path), &rest) == -1)
 		return SMTP_P_SYNTAX;
-	if (addr_parse_path(path, ADDR_F_NODOMAIN, &rc->addr, &aerr) == -1) {
+	if (addr_parse_path(path, ADDR_F_NODOMAIN | (flags & ADDR_F_UTF8),
+	    &rc->addr, &aerr) == -1) {
 		*err = "Bad recipient address syntax";
 		return SMTP_P_ADDR;
 	}
@@ -291,11 +394,25 @@ smtp_parse_rcpt(const char *args, struct smtp_rcpt_args *rc, const char **err)
 		*err = "Bad recipient address syntax";
 		return SMTP_P_ADDR;
 	}
-	r = next_param(&rest, kw, sizeof(kw), val, sizeof(val), &hasval);
-	if (r == 1) {
-		/* no RCPT parameter is advertised yet (DSN comes later) */
-		*err = "Unsupported RCPT parameter";
-		return SMTP_P_PARAM;
+	while ((r = next_param(&rest, kw, sizeof(kw), val, sizeof(val),
+	    &hasval)) == 1) {
+		if (strcasecmp(kw, "NOTIFY") == 0) {
+			if (rc->notify != 0 || !hasval ||
+			    parse_notify(val, &rc->notify) == -1) {
+				*err = "Bad NOTIFY parameter";
+				return SMTP_P_PARAMVAL;
+			}
+		} else if (strcasecmp(kw, "ORCPT") == 0) {
+			if (rc->orcpt[0] != '\0' || !hasval ||
+			    parse_orcpt(val, rc->orcpt,
+			    sizeof(rc->orcpt)) == -1) {
+				*err = "Bad ORCPT parameter";
+				return SMTP_P_PARAMVAL;
+			}
+		} else {
+			*err = "Unsupported RCPT parameter";
+			return SMTP_P_PARAM;
+		}
 	}
 	if (r == -1) {
 		*err = "Syntax: RCPT TO:<address>";
@@ -303,6 +420,172 @@ smtp_parse_rcpt(const char *args, struct smtp_rcpt_args *rc, const char **err)
 	}
 	*err = NULL;
 	return SMTP_P_OK;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+smtp_xtext_decode(const char *in, char *out, size_t outsz)
+{
+	const unsigned char	*p = (const unsigned char *)in;
+	size_t			 n = 0;
+	int			 hi, lo, c;
+
+	if (outsz == 0)
+		return -1;
+	while (*p != '\0') {
+		if (*p == '+') {
+			if ((hi = hexval(p[1])) == -1 ||
+			    (lo = hexval(p[2])) == -1)
+				return -1;
+			c = hi * 16 + lo;
+			p += 3;
+		} else if (*p >= 33 && *p <= 126 && *p != '=') {
+			c = *p++;
+		} else
+			return -1;
+		if (c < 32 || c == 127 || n + 1 >= outsz)
+			return -1;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+int
+smtp_parse_bdat(const char *args, unsigned long long *size, int *last)
+{
+	const char		*p = args;
+	unsigned long long	 v = 0;
+
+	*size = 0;
+	*last = 0;
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		v = v * 10 + (unsigned long long)(*p - '0');
+		if (v > SMTP_BDAT_MAX)
+			return -1;
+	}
+	if (*p != '\0') {
+		if (*p != ' ' && *p != '\t')
+			return -1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strcasecmp(p, "LAST") != 0)
+			return -1;
+		*last = 1;
+	}
+	*size = v;
+	return 0;
+}
+
+int
+smtp_parse_auth(const char *args, char *mech, size_t mechsz, const char **ir)
+{
+	size_t	n;
+
+	*ir = NULL;
+	for (n = 0; args[n] != '\0' && args[n] != ' ' && args[n] != '\t';
+	    n++) {
+		if (!isalnum((unsigned char)args[n]) && args[n] != '-' &&
+		    args[n] != '_')
+			return -1;
+	}
+	if (n == 0 || n > SMTP_SASL_MECH_MAX || n >= mechsz)
+		return -1;
+	memcpy(mech, args, n);
+	mech[n] = '\0';
+	for (n = 0; mech[n] != '\0'; n++)
+		mech[n] = toupper((unsigned char)mech[n]);
+	args += n;
+	while (*args == ' ' || *args == '\t')
+		args++;
+	if (*args != '\0') {
+		if (strchr(args, ' ') != NULL || strchr(args, '\t') != NULL)
+			return -1;
+		*ir = args;
+	}
+	return 0;
+}
+
+static int
+b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+long
+smtp_b64_decode(const char *in, unsigned char *out, size_t outsz)
+{
+	size_t	len = strlen(in), i, n = 0;
+	int	v[4], j, pad;
+
+	if (len % 4 != 0 || outsz == 0)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		pad = 0;
+		for (j = 0; j < 4; j++) {
+			if (in[i + j] == '=' && i + 4 == len && j >= 2) {
+				v[j] = 0;
+				pad++;
+			} else if (pad > 0 || (v[j] = b64val(in[i + j])) == -1)
+				return -1;
+		}
+		if (n + 3 - pad + 1 > outsz)
+			return -1;
+		out[n++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			out[n++] = (unsigned char)((v[1] & 0xf) << 4 |
+			    v[2] >> 2);
+		if (pad < 1)
+			out[n++] = (unsigned char)((v[2] & 0x3) << 6 | v[3]);
+	}
+	out[n] = '\0';
+	return (long)n;
+}
+
+int
+smtp_sasl_plain(const unsigned char *msg, size_t len, char *authz,
+    size_t authzsz, char *user, size_t usersz, char *pass, size_t passsz)
+{
+	const unsigned char	*nul1, *nul2;
+	size_t			 a, u, p;
+
+	if ((nul1 = memchr(msg, '\0', len)) == NULL)
+		return -1;
+	a = nul1 - msg;
+	if ((nul2 = memchr(nul1 + 1, '\0', len - a - 1)) == NULL)
+		return -1;
+	u = nul2 - (nul1 + 1);
+	p = len - a - u - 2;
+	if (u == 0 || p == 0 || a >= authzsz || u >= usersz || p >= passsz)
+		return -1;
+	memcpy(authz, msg, a);
+	authz[a] = '\0';
+	memcpy(user, nul1 + 1, u);
+	user[u] = '\0';
+	memcpy(pass, nul2 + 1, p);
+	pass[p] = '\0';
+	return 0;
 }
 
 int

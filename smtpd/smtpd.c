@@ -3,7 +3,9 @@
  * listening sockets (smtp, submission, local) and channels to auth and
  * queue; it accepts clients and runs one session each (smtp_session.c).
  * Runs chrooted to an empty directory: it never opens a file, the message
- * file arrives from queue as a passed fd.
+ * file arrives from queue as a passed fd, and the TLS certificate and key
+ * arrive from facteurd as PEM text (IPC_TLS_MATERIAL, at start and after
+ * every reload: new sessions use the new context).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -17,11 +19,14 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <openssl/ssl.h>
+
 #include "config.h"
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
 #include "proc.h"
+#include "tls.h"
 #include "util.h"
 #include "smtpd.h"
 
@@ -29,6 +34,43 @@ char				 smtpd_hostname[256];
 static const struct config	*smtpd_cfg;
 static struct smtp_listener	*listeners;
 static uint32_t			 last_reqid;
+static SSL_CTX			*tls_ctx;
+
+SSL_CTX *
+smtpd_tls_ctx(void)
+{
+	return tls_ctx;
+}
+
+/* IPC_TLS_MATERIAL: a new context for new sessions */
+static void
+smtpd_tls_material(struct ipc_msg *msg)
+{
+	struct ipc_rbuf	 r;
+	char		*cert, *key, err[1024];
+	SSL_CTX		*ctx = NULL;
+
+	ipc_rbuf_init(&r, msg->data, msg->hdr.len);
+	cert = ipc_get_strdup(&r);
+	key = ipc_get_strdup(&r);
+	if (cert == NULL || key == NULL || ipc_get_end(&r) == -1)
+		log_warnx("bad TLS_MATERIAL frame from facteurd");
+	else if ((ctx = tls_server_ctx(cert, key, err, sizeof(err))) == NULL)
+		log_warnx("TLS certificate or key refused: %s%s", err,
+		    tls_ctx ? " (keeping the previous one)" :
+		    " (no STARTTLS, smtps refused)");
+	if (key != NULL) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
+	free(cert);
+	if (ctx == NULL)
+		return;
+	/* sessions hold their own reference through their SSL */
+	SSL_CTX_free(tls_ctx);
+	tls_ctx = ctx;
+	log_info("TLS certificate loaded: STARTTLS and smtps enabled");
+}
 
 const struct config *
 smtpd_config(void)
@@ -59,6 +101,8 @@ static void
 smtpd_on_config(const struct config *cfg, int reload)
 {
 	smtpd_cfg = cfg;
+	if (!reload)
+		tls_init();	/* before the privilege drop */
 	strlcpy(smtpd_hostname, config_str(cfg, NULL, "hostname"),
 	    sizeof(smtpd_hostname));
 	if (reload)
@@ -132,6 +176,12 @@ smtpd_on_msg(struct ipc_chan *chan, int from, struct ipc_msg *msg)
 {
 	if (from == PROC_AUTH || from == PROC_QUEUE) {
 		smtp_session_answer(from, msg);
+		return;
+	}
+	if (from == PROC_MASTER && msg->hdr.type == IPC_TLS_MATERIAL) {
+		smtpd_tls_material(msg);
+		if (msg->fd != -1)
+			close(msg->fd);
 		return;
 	}
 	log_warnx("unexpected %s from %s", ipc_type_name(msg->hdr.type),

@@ -1,7 +1,8 @@
 /*
  * smtpd: the SMTP server daemon. smtpd.c is the daemon (listeners, IPC
- * with auth and queue, configuration); smtp_session.c is one client's
- * session (the command table and the DATA phase).
+ * with auth and queue, configuration, the TLS context); smtp_session.c is
+ * one client's session (I/O, limits, the command table, DATA and BDAT),
+ * smtp_auth.c its AUTH command, smtp_tls.c its STARTTLS and implicit TLS.
  */
 #ifndef FACTEUR_SMTPD_H
 #define FACTEUR_SMTPD_H
@@ -32,6 +33,8 @@ enum smtp_wait {
 	WAIT_AUTH_RCPT,
 	WAIT_QUEUE_CREATE,
 	WAIT_QUEUE_COMMIT,
+	WAIT_AUTH_LOGIN,
+	WAIT_AUTH_SENDER,
 };
 
 /* the time auth or queue has to answer (seconds) */
@@ -40,6 +43,8 @@ enum smtp_wait {
 /* smtpd.c */
 extern char	smtpd_hostname[256];
 const struct config *smtpd_config(void);
+/* the server TLS context (from IPC_TLS_MATERIAL), NULL when there is none */
+struct ssl_ctx_st *smtpd_tls_ctx(void);
 /* sends a request to auth or queue; 0, or -1 when the peer is down */
 int	smtpd_send(int proc, uint32_t type, uint32_t reqid, int fd,
 	    const void *data, size_t len);

@@ -96,7 +96,6 @@ int	store_path_valid(const char *);
 /* --- store_io.c: message text as sent to a client --- */
 struct store_crlf {
 	int	bol;		/* at the beginning of a line */
-	int	cr;		/* the last byte seen was CR */
 	int	dotstuff;	/* POP3: double a leading '.' */
 };
 void	store_crlf_init(struct store_crlf *, int dotstuff);
@@ -121,9 +120,10 @@ struct uidlist {
 	uint64_t		 modseq;	/* HIGHESTMODSEQ when written */
 	char			*keywords[STORE_KEYWORDS_MAX];
 	int			 nkeywords;
-	struct uidlist_ent	*ent;		/* sorted by base */
+	struct uidlist_ent	*ent;
 	size_t			 nent;
 	size_t			 cap;
+	int			 sorted;	/* ent sorted by base */
 };
 void	uidlist_init(struct uidlist *);
 void	uidlist_clear(struct uidlist *);
@@ -133,8 +133,11 @@ int	uidlist_parse(struct uidlist *, const char *, size_t);
 char	*uidlist_format(const struct uidlist *, size_t *);
 /* sorts by base and checks: unique bases, unique UIDs below uidnext */
 int	uidlist_check(struct uidlist *);
-/* the UID of base, or 0 */
-uint32_t uidlist_find(const struct uidlist *, const char *);
+/* the UID of base, or 0 (sorts first when needed); *idx its position */
+uint32_t uidlist_find(struct uidlist *, const char *, size_t *idx);
+/* appends (the list is sorted again at the next find or check) */
 void	uidlist_add(struct uidlist *, uint32_t, const char *);
+/* removes the entries whose base is not marked in keep[] (same order) */
+void	uidlist_keep(struct uidlist *, const char *keep);
 
 #endif

@@ -12,6 +12,7 @@ As root the mail processes run as the Maildir's owner (mail_uid/mail_gid);
 as an unprivileged user Dovecot runs "rootless": every process as that user.
 """
 
+import grp
 import os
 import pwd
 import shutil
@@ -48,9 +49,9 @@ service pop3-login {{
   inet_listener pop3s {{
     port = 0
   }}
+  # no chroot: a rootless Dovecot cannot chroot (same for every run)
+  chroot =
   process_min_avail = 0
-  service_count = {login_service_count}
-  client_limit = {client_limit}
 }}
 service pop3 {{
   process_limit = {process_limit}
@@ -133,10 +134,11 @@ class Dovecot:
                     "default_internal_user = dovecot\n"
                     "default_login_user = dovenull\n")
         me = pwd.getpwuid(os.geteuid()).pw_name
+        group = grp.getgrgid(os.getegid()).gr_name
         self.owner = (os.geteuid(), os.getegid())
         # rootless: every process is the invoking user
         return ("default_internal_user = %s\ndefault_login_user = %s\n"
-                % (me, me))
+                "default_internal_group = %s\n" % (me, me, group))
 
     def write_config(self):
         for sub in ("run", "state"):
@@ -146,7 +148,6 @@ class Dovecot:
                 dir=self.dir, port=self.port, identity=self._identity(),
                 process_limit=self.process_limit,
                 client_limit=max(1000, 4 * self.process_limit),
-                login_service_count=0 if self.process_limit > 100 else 1,
                 extra=self.extra))
         uid, gid = self.owner
         with open(os.path.join(self.dir, "passwd"), "w") as f:

@@ -32,12 +32,15 @@ DOMAIN = "example.test"
 HOSTNAME = "mail.example.test"
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 DAEMONS = ("smtpd", "queue", "deliver", "auth")
+# spawned only when pop3_listen or pop3s_listen is set
+POP_DAEMONS = ("popd", "popd-mail")
 SYSTEM_ACCOUNTS = {
     "smtpd": "_facteur",
     "queue": "_facteurq",
     "deliver": "_vmail",
     "auth": "_facteurauth",
 }
+POP_ACCOUNTS = {"popd": "_facteur", "popd-mail": "_vmail"}
 START_TIMEOUT = 10.0
 
 
@@ -103,7 +106,7 @@ def proc_name(pid):
             comm = f.read().strip()
     except OSError:
         return ""
-    if comm in DAEMONS or comm == "facteurd":
+    if comm in DAEMONS + POP_DAEMONS or comm == "facteurd":
         return comm
     # setproctitle() or a long comm: fall back to argv[0]
     try:
@@ -112,7 +115,7 @@ def proc_name(pid):
     except OSError:
         return comm
     base = os.path.basename(argv0.split()[0]) if argv0.split() else ""
-    return base if base in DAEMONS else comm
+    return base if base in DAEMONS + POP_DAEMONS else comm
 
 
 _TLS_DIR = []
@@ -155,7 +158,7 @@ class Instance:
 
     def __init__(self, config=None, strace=None, run_mode=None,
                  sandbox_user=None, tls=False, submission=False,
-                 smtps=False):
+                 smtps=False, pop3=False, pop3s=False):
         self.mode = run_mode or mode()
         if sandbox_user is None and self.mode == "sandbox" and \
                 os.geteuid() == 0:
@@ -182,8 +185,11 @@ class Instance:
         self.port = free_port()
         self.submission_port = free_port() if submission else None
         self.smtps_port = free_port() if smtps else None
+        # pop3=True adds pop3_listen, pop3s=True pop3s_listen (implies tls)
+        self.pop3_port = free_port() if pop3 else None
+        self.pop3s_port = free_port() if pop3s else None
         self.tls_cert = self.tls_key = None
-        if tls or smtps:
+        if tls or smtps or pop3s:
             self.tls_cert = os.path.join(self.dir, "cert.pem")
             self.tls_key = os.path.join(self.dir, "key.pem")
             for src, dst in zip(tls_files(), (self.tls_cert, self.tls_key)):
@@ -221,6 +227,11 @@ class Instance:
         if self.smtps_port:
             settings.append(("smtps_listen",
                              "127.0.0.1:%d" % self.smtps_port))
+        if self.pop3_port:
+            settings.append(("pop3_listen", "127.0.0.1:%d" % self.pop3_port))
+        if self.pop3s_port:
+            settings.append(("pop3s_listen",
+                             "127.0.0.1:%d" % self.pop3s_port))
         lines = ["# written by tests/integration/facteur_instance.py"]
         lines += ["%s = %s" % kv for kv in settings]
         for k, v in (self.extra if extra is None else extra).items():
@@ -316,8 +327,12 @@ class Instance:
                     line = s.makefile("rb").readline()
                     if line.startswith(b"220"):
                         s.sendall(b"QUIT\r\n")
-                        self.remember_pids()
-                        return
+                        if self._pop3_ready(deadline):
+                            self.remember_pids()
+                            return
+                        last = "no POP3 greeting on port %s" % \
+                            self.pop3_port
+                        continue
                     last = "greeting %r" % line
             except OSError as e:
                 last = str(e)
@@ -325,6 +340,23 @@ class Instance:
         raise InstanceError("no SMTP greeting on 127.0.0.1:%d within %ds "
                             "(%s)\n%s" % (self.port, timeout, last,
                                           self.log_tail()))
+
+    def _pop3_ready(self, deadline):
+        """True when the pop3 listener (if any) greets with +OK."""
+        if not self.pop3_port:
+            return True
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.pop3_port),
+                                              timeout=2) as s:
+                    s.settimeout(max(0.5, deadline - time.time()))
+                    if s.makefile("rb").readline().startswith(b"+OK"):
+                        s.sendall(b"QUIT\r\n")
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        return False
 
     def master_pid(self):
         if self.proc is None:
@@ -343,7 +375,7 @@ class Instance:
             return {}
         out = {}
         for pid, name in proc_children(mp).items():
-            if name in DAEMONS:
+            if name in DAEMONS + POP_DAEMONS:
                 out[name] = pid
         return out
 

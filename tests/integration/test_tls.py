@@ -149,7 +149,7 @@ def test_old_tls_version_refused_after_starttls(tls):
     raw.close()
 
 
-@pytest.mark.parametrize("cipher", ["AES128-SHA", "DES-CBC3-SHA",
+@pytest.mark.parametrize("cipher", ["AES128-SHA",
                                     "AES256-SHA256", "ECDHE-RSA-AES128-SHA"])
 def test_weak_tls12_cipher_refused(tls, cipher):
     """No non-AEAD and no non-forward-secret suites under TLS 1.2."""
