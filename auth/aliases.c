@@ -607,7 +607,7 @@ aliases_rcpt(struct aliases *a, struct users *u, const char *address,
 		break;
 	case AUTH_EXPAND_TOOBIG:
 		/* the queue says so in a bounce */
-		strlcpy(mailbox, "@alias", mailboxsz);
+		strlcpy(mailbox, ALIASES_MAILBOX, mailboxsz);
 		return AUTH_RCPT_LOCAL;
 	default:
 		mailbox[0] = '\0';
@@ -625,7 +625,7 @@ aliases_rcpt(struct aliases *a, struct users *u, const char *address,
 		else
 			rs = AUTH_RCPT_LOCAL;
 	} else {
-		strlcpy(mailbox, "@alias", mailboxsz);
+		strlcpy(mailbox, ALIASES_MAILBOX, mailboxsz);
 		rs = AUTH_RCPT_LOCAL;
 	}
 	if (rs != AUTH_RCPT_LOCAL)

@@ -13,6 +13,9 @@
 
 #define ALIASES_MAX_DEPTH	16	/* nested aliases */
 #define ALIASES_MAX_ITEMS	1000	/* final addresses of one expansion */
+/* the RCPT TO mailbox of an alias: the queue expands it (IPC_AUTH_EXPAND);
+   shaped "x/y" so that the envelope takes it; queue/queue.h has it too */
+#define ALIASES_MAILBOX		"@alias/expand"
 
 struct aliases;
 struct config;
@@ -40,7 +43,7 @@ int		 aliases_expand(struct aliases *, struct users *,
 
 /*
  * For RCPT TO: an enum auth_rcpt_status. LOCAL with "domain/user" when
- * the address is one account, LOCAL with "@alias" when the queue must
+ * the address is one account, LOCAL with ALIASES_MAILBOX when the queue must
  * expand it after the commit (IPC_AUTH_EXPAND).
  */
 int		 aliases_rcpt(struct aliases *, struct users *,

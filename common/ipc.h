@@ -76,7 +76,9 @@ enum ipc_type {
 	IPC_AUTH_EXPAND,	/* queue->auth: str recipient address; auth
 				   resolves aliases, virtual aliases,
 				   catch-alls, sub-addresses, :include:,
-				   recursively with loop detection */
+				   recursively with loop detection. (A
+				   RCPT_RESULT mailbox "@alias/expand" means
+				   LOCAL, to be expanded by queue.) */
 	IPC_AUTH_EXPAND_RESULT,	/* auth->queue: u32 auth_expand_status,
 				   u32 n, then n times: u32 auth_expand_status
 				   of the item, str final address, str mailbox

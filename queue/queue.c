@@ -24,6 +24,13 @@
 
 struct queue_conf	qconf;
 
+static int
+first_domain(const char *word, void *arg)
+{
+	snprintf(arg, ADDR_MAX, "postmaster@%s", word);
+	return 1;
+}
+
 static void
 queue_config(const struct config *cf, int reload)
 {
@@ -34,6 +41,18 @@ queue_config(const struct config *cf, int reload)
 		qconf.retry_min = 1;
 	if (qconf.retry_max < qconf.retry_min)
 		qconf.retry_max = qconf.retry_min;
+	qconf.delay_warning = config_num(cf, NULL, "delay_warning_time");
+	qconf.bounce_size_limit = config_num(cf, NULL, "bounce_size_limit");
+	strlcpy(qconf.hostname, config_str(cf, NULL, "hostname"),
+	    sizeof(qconf.hostname));
+	strlcpy(qconf.postmaster, config_str(cf, NULL, "postmaster_address"),
+	    sizeof(qconf.postmaster));
+	if (qconf.postmaster[0] == '\0') {
+		strlcpy(qconf.postmaster, "postmaster",
+		    sizeof(qconf.postmaster));
+		config_list(cf, NULL, "domains", first_domain,
+		    qconf.postmaster);
+	}
 	if (reload)
 		return;		/* threads and map size are set at start */
 	qconf.commit_threads = config_num(cf, NULL, "queue_commit_threads");
@@ -65,8 +84,12 @@ queue_start(void)
 static void
 queue_peer(int proc, struct ipc_chan *chan)
 {
+	if (!daemon_started())
+		return;
 	if (proc == PROC_DELIVER)
 		sched_pump();	/* resends what the old deliver had */
+	else if (proc == PROC_AUTH)
+		expand_auth_up();
 }
 
 static void
@@ -76,6 +99,8 @@ queue_peer_gone(int proc)
 		queue_fs_smtpd_gone();
 	else if (proc == PROC_DELIVER)
 		sched_deliver_gone();
+	else if (proc == PROC_AUTH)
+		expand_auth_gone();
 }
 
 static void
@@ -175,15 +200,59 @@ queue_msg_deliver(struct ipc_chan *chan, struct ipc_msg *msg)
 }
 
 static void
+queue_msg_auth(struct ipc_chan *chan, struct ipc_msg *msg)
+{
+	if (!daemon_started())
+		return;		/* nothing was asked */
+	if (msg->hdr.type != IPC_AUTH_EXPAND_RESULT) {
+		log_warnx("auth: unexpected %s frame",
+		    ipc_type_name(msg->hdr.type));
+		return;
+	}
+	expand_result(msg->hdr.reqid, msg->data, msg->hdr.len);
+}
+
+static void
 queue_msg_master(struct ipc_chan *chan, struct ipc_msg *msg)
 {
 	static struct ipc_wbuf	 w;
 	struct ipc_rbuf		 r;
-	char			 id[QUEUEID_LEN + 1];
+	char			 id[QUEUEID_LEN + 1], sel[ADDR_MAX + 8];
 	uint32_t		 n;
 
 	ipc_rbuf_init(&r, msg->data, msg->hdr.len);
+	if (!daemon_started() && msg->hdr.type >= IPC_CTL_QUEUE_LIST) {
+		/* not in the spool yet: nothing to show */
+		ipc_wbuf_init(&w);
+		ipc_put_u32(&w, 0);
+		ipc_sendw(chan, IPC_CTL_QUEUE_END, msg->hdr.reqid, -1, &w);
+		return;
+	}
 	switch (msg->hdr.type) {
+	case IPC_CTL_QUEUE_SHOW:
+		ipc_get_str(&r, id, sizeof(id));
+		if (ipc_get_end(&r) == -1) {
+			log_warnx("facteurd: bad %s frame",
+			    ipc_type_name(msg->hdr.type));
+			id[0] = '\0';
+		}
+		ctl_show(chan, msg->hdr.reqid, id);
+		break;
+	case IPC_CTL_QUEUE_HOLD:
+	case IPC_CTL_QUEUE_RELEASE:
+	case IPC_CTL_QUEUE_DELETE:
+	case IPC_CTL_QUEUE_REQUEUE:
+		ipc_get_str(&r, sel, sizeof(sel));
+		if (ipc_get_end(&r) == -1) {
+			log_warnx("facteurd: bad %s frame",
+			    ipc_type_name(msg->hdr.type));
+			n = 0;
+		} else
+			n = ctl_select(msg->hdr.type, sel);
+		ipc_wbuf_init(&w);
+		ipc_put_u32(&w, n);
+		ipc_sendw(chan, IPC_CTL_QUEUE_END, msg->hdr.reqid, -1, &w);
+		break;
 	case IPC_CTL_QUEUE_LIST:
 		if (ipc_get_end(&r) == -1) {
 			log_warnx("facteurd: bad %s frame",
@@ -228,6 +297,9 @@ queue_msg(struct ipc_chan *chan, int from, struct ipc_msg *msg)
 		break;
 	case PROC_MASTER:
 		queue_msg_master(chan, msg);
+		break;
+	case PROC_AUTH:
+		queue_msg_auth(chan, msg);
 		break;
 	default:
 		log_warnx("%s: unexpected %s frame", proc_name(from),

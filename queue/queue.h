@@ -60,6 +60,10 @@
 #define QUEUE_MAX_INFLIGHT	32	/* deliveries sent to deliver at once */
 #define QUEUE_SHOW_MAX		(256 * 1024)	/* header bytes shown */
 
+/* the mailbox of a recipient to expand (auth/aliases.h ALIASES_MAILBOX):
+   any mailbox starting with '@' */
+#define QUEUE_MAILBOX_EXPAND	"@alias/expand"
+
 /* the envelope "proto" of the notifications queue writes itself */
 #define QUEUE_PROTO_DSN		"DSN"		/* to the sender */
 #define QUEUE_PROTO_DSN2	"DSN2"		/* double bounce, postmaster */

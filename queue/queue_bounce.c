@@ -321,7 +321,7 @@ dsn_compose(struct qmsg *m, int kind, const char *to, uint32_t *idx,
 		"Undeliverable notification (double bounce)",
 	};
 	struct sbuf	 b = { NULL, 0, 0 };
-	char		 date[64], boundary[128], *orig;
+	char		 date[64], boundary[320], *orig;
 	size_t		 olen;
 	int		 full = 0, truncated = 0;
 
@@ -459,7 +459,7 @@ dsn_send(struct qmsg *m, int kind, uint32_t *idx, size_t n)
 	env.smtputf8 = m->env.smtputf8;
 	memset(&er, 0, sizeof(er));
 	strlcpy(er.addr, j->to, sizeof(er.addr));
-	strlcpy(er.mailbox, "@alias", sizeof(er.mailbox));	/* resolve */
+	strlcpy(er.mailbox, QUEUE_MAILBOX_EXPAND, sizeof(er.mailbox));
 	envelope_add_rcpt(&env, &er);
 	snprintf(extra, sizeof(extra), " orig_id=%s kind=%s", m->id,
 	    kind_names[kind]);

@@ -1,7 +1,7 @@
 /*
  * Alias expansion after the commit, as Postfix's cleanup does it with
  * virtual_alias_maps: a recipient whose mailbox starts with '@' (auth
- * answered RCPT TO with "@alias") is sent to auth as IPC_AUTH_EXPAND; the
+ * answered RCPT TO with "@alias/expand") is sent to auth as IPC_AUTH_EXPAND; the
  * answer lists its final addresses. One address equal to the recipient's
  * own just sets its mailbox; otherwise the recipient becomes "expanded"
  * and its addresses are appended to the message's recipients, each with

@@ -577,7 +577,8 @@ smtp_sasl_plain(const unsigned char *msg, size_t len, char *authz,
 		return -1;
 	u = nul2 - (nul1 + 1);
 	p = len - a - u - 2;
-	if (u == 0 || p == 0 || a >= authzsz || u >= usersz || p >= passsz)
+	if (u == 0 || p == 0 || a >= authzsz || u >= usersz || p >= passsz ||
+	    memchr(nul2 + 1, '\0', p) != NULL)
 		return -1;
 	memcpy(authz, msg, a);
 	authz[a] = '\0';

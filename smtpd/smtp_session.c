@@ -1126,6 +1126,7 @@ smtp_check_bdat(struct smtp_session *s, const char *args)
 			smtp_reply(s, "503 5.5.1 Error: need MAIL command");
 		return -1;
 	}
+	s->chunk_size = size;
 	s->chunk_left = size;
 	s->chunk_last = last;
 	return 0;
@@ -1173,8 +1174,7 @@ smtp_chunk_end(struct smtp_session *s)
 		smtp_txn_reset(s);
 		return;
 	}
-	smtp_reply(s, "250 2.0.0 Ok: %llu octets received",
-	    (unsigned long long)s->data.size);
+	smtp_reply(s, "250 2.0.0 Ok: %llu octets received", s->chunk_size);
 }
 
 static void

@@ -118,6 +118,7 @@ struct smtp_session {
 	int			 werrno;
 	uint64_t		 phase_start;	/* mono ms: DATA or chunk began */
 	uint64_t		 phase_bytes;	/* octets read since */
+	unsigned long long	 chunk_size;	/* octets of this chunk */
 	unsigned long long	 chunk_left;	/* octets of this chunk to read */
 	int			 chunk_last;	/* it is BDAT ... LAST */
 	unsigned long long	 discard_left;	/* octets of a refused chunk */

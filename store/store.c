@@ -44,9 +44,11 @@
 #define UIDLIST_NAME	"facteur-uidlist"
 #define UIDLIST_LOCK	"facteur-uidlist.lock"
 #define INDEX_VERSION	1
+#define MB_PATH_MAX	1024		/* a folder's path, relative */
+#define MSG_NAME_MAX	(8 + 256 + 8)	/* "cur/NAME" */
 
 struct store_mailbox {
-	char		 path[PATH_MAX];
+	char		 path[MB_PATH_MAX];
 	size_t		 mapsize;
 	MDB_env		*env;
 	MDB_dbi		 dbi_meta, dbi_msg;
@@ -68,7 +70,7 @@ struct rec {
 /* one file seen in new/ or cur/ */
 struct scan {
 	struct store_name sn;
-	char		 name[4 + STORE_NAME_MAX + 1];	/* "cur/NAME" */
+	char		 name[MSG_NAME_MAX];	/* "cur/NAME" */
 	uint32_t	 uid;
 };
 
@@ -426,14 +428,30 @@ scan_uid_cmp(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-/* new messages get UIDs in arrival order (base names start with it) */
+/* the leading number of a base name (the arrival time in seconds) */
+static uint64_t
+base_time(const char *base)
+{
+	uint64_t	t = 0;
+
+	for (; *base >= '0' && *base <= '9' && t < UINT64_MAX / 10; base++)
+		t = t * 10 + (uint64_t)(*base - '0');
+	return t;
+}
+
+/* new messages get UIDs in arrival order: the time the base name starts
+   with, then the name (facteur's queue ids are fixed-width and sortable) */
 static int
 scan_new_cmp(const void *a, const void *b)
 {
 	const struct scan	*x = *(struct scan * const *)a;
 	const struct scan	*y = *(struct scan * const *)b;
+	uint64_t		 tx = base_time(x->sn.base);
+	uint64_t		 ty = base_time(y->sn.base);
 
-	return strverscmp(x->sn.base, y->sn.base);
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	return strcmp(x->sn.base, y->sn.base);
 }
 
 static void
@@ -567,8 +585,11 @@ sync_txn(struct store_mailbox *mb, char *err, size_t errsz)
 	rc = meta_get(txn, mb->dbi_meta, "uidvalidity", &mvalid);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto lmdb;
-	if (uidlist_read(mb, &ul) == -1 &&
-	    uidlist_from_index(mb, txn, &ul) == -1) {
+	if (uidlist_read(mb, &ul) == 0)
+		;
+	else if (uidlist_from_index(mb, txn, &ul) == 0)
+		dirty = 1;
+	else {
 		uidlist_init(&ul);
 		ul.uidvalidity = (uint32_t)now_sec();
 		if (mvalid != 0 && ul.uidvalidity <= mvalid)
@@ -808,7 +829,7 @@ store_open(const char *path, size_t mapsize, char *err, size_t errsz)
 	struct store_mailbox	*mb;
 	char			 lock[PATH_MAX];
 
-	if (strlen(path) + 64 >= PATH_MAX || strstr(path, "..") != NULL) {
+	if (strlen(path) >= MB_PATH_MAX || strstr(path, "..") != NULL) {
 		snprintf(err, errsz, "%s: bad path", path);
 		return NULL;
 	}
@@ -889,7 +910,7 @@ static int
 msg_find(struct store_mailbox *mb, struct store_msg *m)
 {
 	const char		*sub[] = { "new", "cur" };
-	char			 dir[PATH_MAX], name[4 + STORE_NAME_MAX + 1];
+	char			 dir[PATH_MAX], name[MSG_NAME_MAX];
 	struct store_name	 sn;
 	DIR			*d;
 	struct dirent		*de;

@@ -30,7 +30,7 @@
 #include "log.h"
 #include "util.h"
 
-#define RCPT_FIELDS	6	/* ADDR,STATE,ATTEMPTS,NEXT,ERROR[,ORIG] */
+#define RCPT_FIELDS	5	/* ADDR,STATE,ATTEMPTS,NEXT,ERROR */
 
 struct entry_rcpt {
 	char		*addr;
@@ -38,7 +38,7 @@ struct entry_rcpt {
 	unsigned long	 attempts;
 	long long	 next;
 	char		*error;		/* "" when none */
-	char		*orig;		/* "" when not given */
+	char		*orig;		/* the alias it came from, or "" */
 };
 
 /* one listing record, decoded */
@@ -90,7 +90,24 @@ entry_rcpt_parse(struct entry *e, char *val)
 	r->attempts = field[2] != NULL ? strtoul(field[2], NULL, 10) : 0;
 	r->next = field[3] != NULL ? strtoll(field[3], NULL, 10) : 0;
 	r->error = value_dup(field[4] != NULL ? field[4] : "");
-	r->orig = value_dup(field[5] != NULL ? field[5] : "");
+	r->orig = xstrdup("");
+}
+
+/* "orig=N,ADDR": recipient N came from the alias ADDR */
+static void
+entry_orig_parse(struct entry *e, char *val)
+{
+	char		*comma, *end;
+	unsigned long	 n;
+
+	if ((comma = strchr(val, ',')) == NULL)
+		return;
+	*comma = '\0';
+	n = strtoul(val, &end, 10);
+	if (*val == '\0' || *end != '\0' || n >= e->nrcpt)
+		return;
+	free(e->rcpt[n].orig);
+	e->rcpt[n].orig = value_dup(comma + 1);
 }
 
 static void
@@ -125,6 +142,9 @@ entry_parse(const char *text, struct entry *e)
 			e->held = strcmp(val, "0") != 0;
 		else if (strcmp(word, "more") == 0)
 			e->more = strtoul(val, NULL, 10);
+		else if (strcmp(word, "orig") == 0)
+			entry_orig_parse(e, val);
+		/* other words: added later, ignored (queue/queue.h) */
 	}
 	if (e->sender == NULL)
 		e->sender = xstrdup("");
@@ -150,7 +170,8 @@ static int
 rcpt_final(const struct entry_rcpt *r)
 {
 	return strcmp(r->state, "delivered") == 0 ||
-	    strcmp(r->state, "bounced") == 0;
+	    strcmp(r->state, "bounced") == 0 ||
+	    strcmp(r->state, "expanded") == 0;
 }
 
 /* Postfix's queue names: hold, deferred (something failed), active */
@@ -645,7 +666,13 @@ ctl_queue_select(const struct config *conf, uint32_t type, int argc,
 		}
 		n++;
 		if (key != NULL) {
-			if (xasprintf(&sel, "%s=%s", key, val) == -1)
+			/* "<alice@example.test>" as typed from a log line */
+			if (val[0] == '<' && strlen(val) > 2 &&
+			    val[strlen(val) - 1] == '>') {
+				if (xasprintf(&sel, "%s=%.*s", key,
+				    (int)strlen(val) - 2, val + 1) == -1)
+					fatal("asprintf");
+			} else if (xasprintf(&sel, "%s=%s", key, val) == -1)
 				fatal("asprintf");
 			if (select_one(conf, type, sel, &total, 0) == -1)
 				failed = 1;

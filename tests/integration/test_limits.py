@@ -316,11 +316,11 @@ def test_no_greet_pause_on_loopback_by_default(instance):
 
 
 def test_slow_drip_data_cut_off(make_instance):
-    """A client trickling its message (a few bytes a second, each byte in
-    time for data_timeout) is cut off by min_data_rate."""
+    """A client trickling its message, each byte well within data_timeout
+    (so the idle timer never fires), is cut off by min_data_rate: a DATA
+    phase may last data_timeout plus 1 s per min_data_rate octets."""
     inst = make_instance(config={"min_data_rate": "1k",
-                                 "data_timeout": "10m",
-                                 "command_timeout": "10m"})
+                                 "data_timeout": "2s"})
     raw = connect(inst.port)
     greet(raw)
     raw.cmd("MAIL FROM:<alice@example.test>")
@@ -330,21 +330,49 @@ def test_slow_drip_data_cut_off(make_instance):
     raw.cmd("DATA")
     assert raw.code()[0] == 354
     t0 = time.monotonic()
-    cut = False
-    while time.monotonic() - t0 < 25:
+    cut = None
+    while time.monotonic() - t0 < 15:
         try:
             raw.sock.sendall(b"x")
         except OSError:
-            cut = True
+            cut = "send failed"
             break
         raw.sock.settimeout(0.2)
         try:
             data = raw.sock.recv(4096)
-            if not data or data.startswith(b"4") or data.startswith(b"5"):
-                cut = True
+            if not data or data[:1] in (b"4", b"5"):
+                cut = data.decode(errors="replace") or "closed"
                 break
         except (socket.timeout, TimeoutError):
             pass
-    assert cut, "a 5 bytes/s sender was still served after 25 s"
+    took = time.monotonic() - t0
+    assert cut, "a 5 bytes/s sender was still served after 15 s"
+    assert took < 6, "cut off only after %.1fs" % took
+    assert cut.startswith("421 4.4.2") or cut == "closed", cut
     raw.close()
     assert inst.message_files("bob") == []
+
+
+def test_steady_sender_not_cut_off(make_instance):
+    """The same limits leave a sender above min_data_rate alone, even when
+    its DATA lasts longer than data_timeout."""
+    inst = make_instance(config={"min_data_rate": "1k",
+                                 "data_timeout": "2s"})
+    raw = connect(inst.port)
+    greet(raw)
+    raw.cmd("MAIL FROM:<alice@example.test>")
+    raw.code()
+    raw.cmd("RCPT TO:<bob@example.test>")
+    raw.code()
+    raw.cmd("DATA")
+    assert raw.code()[0] == 354
+    raw.send(b"Subject: steady\r\n\r\n")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3.5:        # ~4 kB/s for 3.5 s
+        raw.send(b"z" * 78 + b"\r\n")
+        time.sleep(0.02)
+    raw.send(b".\r\n")
+    code, lines = raw.code()
+    assert code == 250, lines
+    raw.close()
+    inst.wait_for_delivery("bob", 1)

@@ -54,13 +54,14 @@ def test_fetchmail_downloads_everything(make_instance, tmp_path):
         'poll 127.0.0.1 service %d protocol pop3 auth password\n'
         '  user "alice@example.test" there with password "alice-pw"\n'
         '  is "nobody" here\n'
-        '  nokeep fetchall no rewrite invisible sslproto ""\n'
+        '  nokeep fetchall no rewrite sslproto ""\n'
         '  mda "/bin/sh -c \'cat > $(mktemp %s/msg.XXXXXX)\'"\n'
         % (inst.pop3_port, out))
     rc.chmod(0o600)
     env = dict(os.environ, HOME=str(tmp_path),
                FETCHMAILHOME=str(tmp_path))
     r = subprocess.run([fetchmail, "-f", str(rc), "--nodetach", "-v",
+                        "--invisible",
                         "--idfile", str(tmp_path / "ids"),
                         "--pidfile", str(tmp_path / "pid")],
                        env=env, stdout=subprocess.PIPE,

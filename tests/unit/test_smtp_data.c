@@ -177,10 +177,55 @@ test_big(void)
 	    "line too long reply");
 }
 
+/* BDAT chunks (DATA_F_RAW): no dot handling, no end marker */
+static void
+test_raw(void)
+{
+	struct smtp_data	 d;
+	struct sink		 k;
+	const char		*msg = "Subject: x\r\n\r\n.\r\n..dots\nbare\r\n"
+				    ".\r\nend";
+	size_t			 len = strlen(msg), i;
+
+	for (i = 1; i <= len; i++) {
+		memset(&k, 0, sizeof(k));
+		smtp_data_init(&d, DATA_F_RAW, 1000, 0, sink_out, &k);
+		CHECK_NUM(smtp_data_feed(&d, msg, i), i,
+		    "raw chunk 1 of %zu consumed", i);
+		CHECK_NUM(smtp_data_feed(&d, msg + i, len - i), len - i,
+		    "raw chunk 2 after %zu consumed", i);
+		CHECK(!d.done, "raw: no end marker (%zu)", i);
+		smtp_data_finish(&d);
+		CHECK(d.done, "raw: finished (%zu)", i);
+		CHECK_NUM(d.status, DATA_OK, "raw status (%zu)", i);
+		CHECK_STR(k.buf, "Subject: x\r\n\r\n.\r\n..dots\r\nbare\r\n"
+		    ".\r\nend\r\n", "raw text kept, CRLF (%zu)", i);
+		smtp_data_free(&d);
+	}
+	memset(&k, 0, sizeof(k));
+	smtp_data_init(&d, DATA_F_RAW, 1000, 10, sink_out, &k);
+	smtp_data_feed(&d, "0123456789\r\n", 12);
+	smtp_data_finish(&d);
+	CHECK_NUM(d.status, DATA_TOOBIG, "raw: size limit");
+	smtp_data_free(&d);
+	memset(&k, 0, sizeof(k));
+	smtp_data_init(&d, DATA_F_RAW, 4, 0, sink_out, &k);
+	smtp_data_feed(&d, "abcdefgh\r\nab\r\n", 14);
+	smtp_data_finish(&d);
+	CHECK_NUM(d.status, DATA_LINELONG, "raw: line limit");
+	smtp_data_free(&d);
+	memset(&k, 0, sizeof(k));
+	smtp_data_init(&d, DATA_F_RAW, 1000, 0, sink_out, &k);
+	smtp_data_finish(&d);
+	CHECK(d.done && k.len == 0, "raw: BDAT 0 LAST is an empty message");
+	smtp_data_free(&d);
+}
+
 int
 main(void)
 {
 	test_cases();
 	test_big();
+	test_raw();
 	return t_done();
 }
