@@ -68,10 +68,9 @@ ent_cmp(const void *a, const void *b)
 static void
 uidlist_sort(struct uidlist *ul)
 {
-	if (!ul->sorted) {
+	if (!ul->sorted && ul->nent > 1)
 		qsort(ul->ent, ul->nent, sizeof(*ul->ent), ent_cmp);
-		ul->sorted = 1;
-	}
+	ul->sorted = 1;
 }
 
 uint32_t
@@ -79,6 +78,8 @@ uidlist_find(struct uidlist *ul, const char *base, size_t *idx)
 {
 	struct uidlist_ent	key, *e;
 
+	if (ul->nent == 0)
+		return 0;
 	uidlist_sort(ul);
 	key.base = (char *)base;
 	e = bsearch(&key, ul->ent, ul->nent, sizeof(*ul->ent), ent_cmp);
@@ -279,8 +280,10 @@ uidlist_format(const struct uidlist *ul, size_t *lenp)
 	/* in UID order, like the folder */
 	sorted = xreallocarray(NULL, ul->nent ? ul->nent : 1,
 	    sizeof(*sorted));
-	memcpy(sorted, ul->ent, ul->nent * sizeof(*sorted));
-	qsort(sorted, ul->nent, sizeof(*sorted), uid_cmp);
+	if (ul->nent > 0) {
+		memcpy(sorted, ul->ent, ul->nent * sizeof(*sorted));
+		qsort(sorted, ul->nent, sizeof(*sorted), uid_cmp);
+	}
 	for (i = 0; i < ul->nent; i++) {
 		n = snprintf(buf + len, cap - len, "%u %s\n", sorted[i].uid,
 		    sorted[i].base);

@@ -234,3 +234,28 @@ def test_msmtp_wrong_password_fails(sub):
                       user=(ALICE[0], "not-the-password"))
     assert code != 0, out
     assert "535" in out or "authentication failed" in out.lower(), out
+
+
+def test_require_auth_scoped_to_smtp(make_instance):
+    """require_auth is per listener: smtp.require_auth = yes makes port 25
+    want AUTH too; submission.require_auth = no lets a local recipient be
+    reached without it (relaying still needs AUTH)."""
+    inst = make_instance(tls=True, submission=True,
+                         config={"smtp.require_auth": "yes",
+                                 "submission.require_auth": "no"})
+    raw = connect(inst.port)
+    greet(raw)
+    raw.cmd("MAIL FROM:<alice@example.test>")
+    code, lines = raw.code()
+    assert code == 530, lines
+    raw.close()
+    raw = connect(inst.submission_port)
+    greet(raw)
+    raw.cmd("MAIL FROM:<carol@example.test>")
+    assert raw.code()[0] == 250
+    raw.cmd("RCPT TO:<bob@example.test>")
+    assert raw.code()[0] == 250
+    raw.cmd("RCPT TO:<x@elsewhere.example>")
+    code, lines = raw.code()
+    assert code == 554 and "5.7.1" in lines[-1], lines
+    raw.close()

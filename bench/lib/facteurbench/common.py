@@ -137,6 +137,22 @@ def stop_pid(pid, timeout=20.0):
         pass
 
 
+def make_certificate(directory, cn="mail.example.test"):
+    """A self-signed RSA 2048 certificate and key (PEM) in directory, made
+    once and shared by both targets of a STARTTLS run; returns (cert,
+    key). Readable by all: the benchmark's data are throw-away."""
+    cert = os.path.join(directory, "tls-cert.pem")
+    key = os.path.join(directory, "tls-key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-subj", "/CN=" + cn, "-days", "30",
+                        "-keyout", key, "-out", cert], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.chmod(cert, 0o644)
+        os.chmod(key, 0o644)
+    return cert, key
+
+
 def rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
 

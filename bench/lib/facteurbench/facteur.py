@@ -8,7 +8,7 @@ import subprocess
 import warnings
 
 from .common import (BenchError, DOMAIN, RCPT, mkdirs, chown_tree,
-                     free_port, wait_banner, stop_pid)
+                     free_port, wait_banner, stop_pid, make_certificate)
 
 CONF = """\
 # Benchmark instance (written by bench/lib/facteurbench/facteur.py)
@@ -48,7 +48,10 @@ def password_hash(password="benchmark"):
 class Facteur:
     name = "facteur"
 
-    def __init__(self, topdir, prefix, user, uid, gid, max_sessions=200):
+    def __init__(self, topdir, prefix, user, uid, gid, max_sessions=200,
+                 tls=False):
+        self.topdir = topdir
+        self.tls = tls          # STARTTLS on the smtp listener
         self.prefix = os.path.abspath(prefix)
         self.facteurd = os.path.join(self.prefix, "sbin", "facteurd")
         self.libexec = os.path.join(self.prefix, "libexec", "facteur")
@@ -74,6 +77,9 @@ class Facteur:
             f.write(CONF.format(user=self.user, domain=DOMAIN, dir=self.dir,
                                 libexec=self.libexec, port=self.port,
                                 max_sessions=self.max_sessions))
+            if self.tls:
+                cert, key = make_certificate(self.topdir)
+                f.write("tls_cert = %s\ntls_key = %s\n" % (cert, key))
         with open(os.path.join(self.dir, "users"), "w") as f:
             f.write("%s:%s\n" % (RCPT, password_hash()))
         chown_tree(self.dir, self.uid, self.gid)

@@ -8,7 +8,10 @@ plain-SMTP one drives Postfix's smtp-source(1). A STARTTLS variant is a new
 class here (smtp-source speaks no TLS, so another client) plus an entry in
 LOADS, and TLS settings in the two targets."""
 
+import multiprocessing
 import os
+import smtplib
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -51,6 +54,7 @@ class SmtpSourceLoad:
     one recipient, SIZE-byte bodies."""
     name = "plain"
     listener = "plain"
+    tls = False
 
     def __init__(self):
         if not os.access(SMTP_SOURCE, os.X_OK):
@@ -77,8 +81,78 @@ class SmtpSourceLoad:
         return LoadRun(secs, ok, detail)
 
 
+def _message(size):
+    """About SIZE bytes of CRLF text, like smtp-source's (-l) body."""
+    head = ("From: %s\r\nTo: %s\r\nSubject: starttls benchmark\r\n\r\n"
+            % (SENDER, RCPT)).encode()
+    line = b"x" * 78 + b"\r\n"
+    n = max(0, size - len(head)) // len(line) + 1
+    return head + line * n
+
+
+def _starttls_worker(job):
+    """One session slot: COUNT messages, one per connection (connect, EHLO,
+    STARTTLS, EHLO, MAIL, RCPT, DATA, QUIT), each with a full handshake.
+    Returns (sent, first error or "")."""
+    port, count, size = job
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE     # the targets' self-signed cert
+    msg = _message(size)
+    sent, err = 0, ""
+    for _ in range(count):
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=120) as c:
+                c.ehlo("bench.example.test")
+                c.starttls(context=ctx)
+                c.ehlo("bench.example.test")
+                c.sendmail(SENDER, [RCPT], msg)
+            sent += 1
+        except (OSError, smtplib.SMTPException) as e:
+            if not err:
+                err = "%s: %s" % (type(e).__name__, e)
+    return sent, err
+
+
+class StarttlsLoad:
+    """STARTTLS on the smtp listener with Python's smtplib: SESSIONS worker
+    processes (not threads: no GIL between them), each sending its share
+    of COUNT messages one per connection, like smtp-source -c, with a full
+    TLS handshake per message (no session resumption: both targets pay
+    the same). The client costs more CPU than smtp-source and shares the
+    cores with the server: compare the ratio, not the absolute rates."""
+    name = "starttls"
+    listener = "plain"
+    tls = True
+
+    def run(self, port, sessions, count, size):
+        shares = [count // sessions + (1 if i < count % sessions else 0)
+                  for i in range(sessions)]
+        jobs = [(port, n, size) for n in shares if n]
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(len(jobs)) as pool:
+            # workers are forked before the clock starts
+            pool.map(_noop, range(len(jobs)))
+            t0 = time.monotonic()
+            results = pool.map(_starttls_worker, jobs, chunksize=1)
+            secs = time.monotonic() - t0
+        sent = sum(r[0] for r in results)
+        errs = [r[1] for r in results if r[1]]
+        ok = sent == count and not errs
+        detail = ""
+        if not ok:
+            detail = "%d of %d sent; %s" % (sent, count,
+                                            "; ".join(errs[:3]))
+        return LoadRun(secs, ok, detail)
+
+
+def _noop(_):
+    return None
+
+
 LOADS = {
     SmtpSourceLoad.name: SmtpSourceLoad,
+    StarttlsLoad.name: StarttlsLoad,
 }
 
 

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from .common import (BenchError, DOMAIN, mkdirs, free_port, wait_banner,
-                     group_name)
+                     group_name, make_certificate)
 
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
@@ -29,6 +29,7 @@ verify    unix  -       -       n       -       1       verify
 flush     unix  n       -       n       1000?   0       flush
 proxymap  unix  -       -       n       -       -       proxymap
 proxywrite unix -       -       n       -       1       proxymap
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 smtp      unix  -       -       n       -       -       smtp
 relay     unix  -       -       n       -       -       smtp
 showq     unix  n       -       n       -       -       showq
@@ -78,6 +79,15 @@ smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
 """
 
 
+# STARTTLS variant: offered, not required, as facteur's smtp listener
+MAIN_CF_TLS = """\
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 0
+"""
+
+
 def version():
     out = subprocess.run([POSTCONF, "-d", "mail_version"],
                          capture_output=True, text=True).stdout.strip()
@@ -87,7 +97,9 @@ def version():
 class Postfix:
     name = "postfix"
 
-    def __init__(self, topdir, uid, gid):
+    def __init__(self, topdir, uid, gid, tls=False):
+        self.topdir = topdir
+        self.tls = tls
         self.dir = os.path.join(topdir, "postfix")
         self.etc = os.path.join(self.dir, "etc")
         self.queue = os.path.join(self.dir, "queue")
@@ -119,6 +131,9 @@ class Postfix:
                                    data=self.data, domain=DOMAIN,
                                    log=self.log, top=self.dir, mail=self.mail,
                                    uid=self.uid, gid=self.gid))
+            if self.tls:
+                cert, key = make_certificate(self.topdir)
+                f.write(MAIN_CF_TLS.format(cert=cert, key=key))
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(listen="127.0.0.1:%d" % self.port))
         with open(os.path.join(self.etc, "vmailbox"), "w") as f:
