@@ -199,6 +199,23 @@ control_accept(int fd, short ev, void *arg)
 	nconns++;
 }
 
+static const char *
+control_verb(uint32_t type)
+{
+	switch (type) {
+	case IPC_CTL_QUEUE_HOLD:
+		return "hold";
+	case IPC_CTL_QUEUE_RELEASE:
+		return "release";
+	case IPC_CTL_QUEUE_DELETE:
+		return "delete";
+	case IPC_CTL_QUEUE_REQUEUE:
+		return "requeue";
+	default:
+		return ipc_type_name(type);
+	}
+}
+
 static void
 control_msg(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
 {
@@ -228,10 +245,11 @@ control_msg(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
 		ipc_get_str(&rb, sel, sizeof(sel));
 		if (ipc_get_end(&rb) == -1)
 			goto bad;
+		/* what changes the queue is logged, with who asked */
 		if (msg->hdr.type != IPC_CTL_QUEUE_FLUSH &&
 		    msg->hdr.type != IPC_CTL_QUEUE_SHOW)
-			log_info("control: %s %s by uid=%u",
-			    ipc_type_name(msg->hdr.type), sel,
+			log_info("control: queue %s %s by uid=%u",
+			    control_verb(msg->hdr.type), sel,
 			    (unsigned int)c->uid);
 		control_forward(c, msg);
 		break;

@@ -155,6 +155,8 @@ smtp_tls_errors(struct bufferevent *bev, char *buf, size_t bufsz)
 	stat_tls_failed++;
 	buf[0] = '\0';
 	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		if (ERR_GET_LIB(e) == 0)
+			continue;	/* libevent's own marker */
 		ERR_error_string_n(e, one, sizeof(one));
 		n = strlen(buf);
 		if (n > 0)

@@ -150,12 +150,9 @@ cmd_queue(const struct config *conf, int argc, char **argv)
 		    0 : 1;
 	}
 	for (i = 0; i < sizeof(selectors) / sizeof(selectors[0]); i++)
-		if (strcmp(argv[0], selectors[i].name) == 0) {
-			if (argc < 2)
-				usage();
+		if (strcmp(argv[0], selectors[i].name) == 0)
 			return ctl_queue_select(conf, selectors[i].type,
 			    argc - 1, argv + 1) == 0 ? 0 : 1;
-		}
 	usage();
 	return 1;
 }

@@ -327,7 +327,7 @@ test_errors(void)
 		{ "\n\nhostname\n", "t.conf:3: missing '='" },
 		{ "= 3\n", "t.conf:1: missing setting name before '='" },
 		{ "foo.max_recipients = 3\n", "t.conf:1: 'foo' is not a "
-		  "listener (smtp, submission, smtps, local)" },
+		  "listener (smtp, submission, smtps, local, pop3, pop3s, imap, imaps)" },
 		{ "submission.run_mode = sandbox\n",
 		  "t.conf:1: run_mode cannot be scoped" },
 		{ "smtp.nosuch = 3\n", "t.conf:1: unknown setting 'nosuch'" },
