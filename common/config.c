@@ -186,6 +186,40 @@ parse_value(int type, const char *s, long long *out)
 	return -1;
 }
 
+/* Text settings that take one word of a fixed list. */
+static const struct {
+	const char	*name;
+	const char	*choices;
+} choice_settings[] = {
+	{ "allow_plaintext_auth",	"never loopback always" },
+	{ "require_auth",		"yes no auto" },
+};
+
+static const char *
+setting_choices(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(choice_settings) / sizeof(choice_settings[0]);
+	    i++)
+		if (strcmp(choice_settings[i].name, name) == 0)
+			return choice_settings[i].choices;
+	return NULL;
+}
+
+static int
+is_choice(const char *choices, const char *value)
+{
+	size_t	n = strlen(value);
+	const char *p;
+
+	for (p = choices; *p != '\0'; p += strcspn(p, " "), p += *p == ' ')
+		if (n > 0 && strncmp(p, value, n) == 0 &&
+		    (p[n] == ' ' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
 static int
 is_space(int c)
 {
@@ -201,6 +235,7 @@ parse_line(struct config *conf, char *line, const char *fname, size_t lineno,
     char *err, size_t errsz)
 {
 	char		*p, *eq, *name, *value, *end, *dot;
+	const char	*choices;
 	int		 idx, slot = 0, l;
 	long long	 num;
 
@@ -262,6 +297,12 @@ parse_line(struct config *conf, char *line, const char *fname, size_t lineno,
 	if (parse_value(settings[idx].type, value, &num) == -1) {
 		snprintf(err, errsz, "%s:%zu: bad value '%s' for %s (%s)",
 		    fname, lineno, value, name, type_hint(settings[idx].type));
+		return -1;
+	}
+	if ((choices = setting_choices(name)) != NULL &&
+	    !is_choice(choices, value)) {
+		snprintf(err, errsz, "%s:%zu: bad value '%s' for %s (one of: "
+		    "%s)", fname, lineno, value, name, choices);
 		return -1;
 	}
 	free(conf->val[slot][idx]);

@@ -25,6 +25,7 @@ int	 xasprintf(char **, const char *, ...)
 /* fd helpers: 0 or -1 with errno */
 int	 fd_nonblock(int);
 int	 fd_cloexec(int);
+void	 fd_nodelay(int);	/* TCP_NODELAY on a TCP socket */
 /* fsync a directory by path; 0 or -1 with errno */
 int	 fsync_dir(const char *);
 /* write all of buf, retrying on EINTR/short writes; 0 or -1 */

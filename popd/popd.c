@@ -94,6 +94,7 @@ static void
 popd_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	fd_nodelay(fd);
 	pop3_login_accept(arg, fd, sa, (socklen_t)salen);
 }
 

@@ -1337,6 +1337,12 @@ smtp_data_end(struct smtp_session *s)
 		smtp_txn_reset(s);
 		return;
 	}
+	if (s->werrno == ENOSPC || s->werrno == EDQUOT) {
+		smtp_reply(s, "452 4.3.1 Error: insufficient system storage, "
+		    "try again later");
+		smtp_txn_reset(s);
+		return;
+	}
 	if (s->werrno != 0) {
 		smtp_reply(s, "451 4.3.0 Error: queue file write error, "
 		    "try again later");

@@ -127,6 +127,7 @@ static void
 smtpd_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	fd_nodelay(fd);
 	smtp_session_accept(arg, fd, sa, (socklen_t)salen);
 }
 

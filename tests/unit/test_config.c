@@ -330,6 +330,10 @@ test_errors(void)
 		  "listener (smtp, submission, smtps, local, pop3, pop3s, imap, imaps)" },
 		{ "submission.run_mode = sandbox\n",
 		  "t.conf:1: run_mode cannot be scoped" },
+		{ "allow_plaintext_auth = no\n", "t.conf:1: bad value 'no' for "
+		  "allow_plaintext_auth (one of: never loopback always)" },
+		{ "submission.require_auth = maybe\n", "t.conf:1: bad value "
+		  "'maybe' for require_auth (one of: yes no auto)" },
 		{ "smtp.nosuch = 3\n", "t.conf:1: unknown setting 'nosuch'" },
 		{ "max_recipients = 1 # ok\nmax_errors = x # bad\n",
 		  "t.conf:2: bad value 'x' for max_errors (a number)" },
