@@ -13,10 +13,10 @@
  *	2. a local alias for local (aliases_file)	(then without +ext)
  *	3. the account local@domain			(then without +ext)
  *	4. the catch-all "@domain"
- *	5. postmaster and abuse (RFC 5321 4.5.1, RFC 2142), when nothing
- *	   above exists: postmaster_address if set, else abuse goes to
- *	   postmaster, else the alias "root", else the first account of the
- *	   domain (name order), else the first account of any domain
+ *	5. postmaster, abuse (RFC 5321 4.5.1, RFC 2142) and root, when
+ *	   nothing above exists: postmaster_address if set, else abuse goes
+ *	   to postmaster, else the alias "root", else the first account of
+ *	   the domain (name order), else the first account of any domain
  *	6. no such user (5.1.1)
  * Targets are expanded again, recursively, up to ALIASES_MAX_DEPTH; a
  * target without a domain gets the domain of the address being expanded.
@@ -359,10 +359,12 @@ in_path(struct xctx *x, const char *key)
 	return 0;
 }
 
+/* root too: "postmaster: root" must reach someone without a root alias */
 static int
 is_reserved(const char *local)
 {
-	return strcmp(local, "postmaster") == 0 || strcmp(local, "abuse") == 0;
+	return strcmp(local, "postmaster") == 0 ||
+	    strcmp(local, "abuse") == 0 || strcmp(local, "root") == 0;
 }
 
 /* the last resort for postmaster/abuse of domain */

@@ -4,7 +4,8 @@
  *
  *	failure		recipients bounced (or expired): to the sender,
  *			unless NOTIFY says otherwise (default FAILURE,DELAY)
- *	delay		recipients still deferred after delay_warning_time,
+ *	delay		recipients not delivered after delay_warning_time
+ *			(failed at least once, still retried),
  *			once per recipient, when NOTIFY has DELAY (default)
  *	success		recipients delivered with NOTIFY=SUCCESS
  *	double bounce	a message with the null sender failed (a bounce
@@ -540,7 +541,8 @@ bounce_delay_check(struct qmsg *m)
 	for (i = 0; i < m->env.nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
 
-		if (r->state != RS_DEFERRED ||
+		/* failed at least once, not final (maybe being retried) */
+		if (rcpt_final(r) || r->attempts == 0 ||
 		    (r->dflags & (QR_DELAY_SENT | QR_DSN_DONE)))
 			continue;
 		if (!(rcpt_notify(&m->env.rcpt[i]) & ENV_NOTIFY_DELAY)) {

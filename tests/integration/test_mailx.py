@@ -31,7 +31,7 @@ def mailx(inst, args, body):
 @pytest.fixture(autouse=True)
 def need_mailx():
     if not os.access(MAILX, os.X_OK):
-        pytest.skip("bsd-mailx is not installed")
+        pytest.fail("bsd-mailx is not installed")
 
 
 def test_mailx_subject_to_local_user(instance):
@@ -76,7 +76,7 @@ def test_mailx_as_ordinary_user(instance):
     try:
         pw = pwd.getpwnam(user)
     except KeyError:
-        pytest.skip("no account %s" % user)
+        pytest.fail("no account %s" % user)
     rc = os.path.join(instance.dir, "mailrc")
     with open(rc, "w") as f:
         f.write("set sendmail=%s\n" % sbin("sendmail"))

@@ -17,7 +17,7 @@ from pop3_helpers import base_name, deliver, pop3_form, read_file
 def need(prog):
     path = shutil.which(prog)
     if not path:
-        pytest.skip("%s is not installed (./deps test)" % prog)
+        pytest.fail("%s is not installed (./deps test)" % prog)
     return path
 
 

@@ -93,7 +93,7 @@ def test_sandbox_mode_as_root(make_instance):
     try:
         pw = pwd.getpwnam(user)
     except KeyError:
-        pytest.skip("no account %r for sandbox_user (FACTEUR_SANDBOX_USER)"
+        pytest.fail("no account %r for sandbox_user (FACTEUR_SANDBOX_USER)"
                     % user)
     inst = make_instance(run_mode="sandbox", sandbox_user=user)
     send(inst)

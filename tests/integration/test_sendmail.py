@@ -143,7 +143,7 @@ def test_sendmail_as_ordinary_user(instance):
     try:
         pw = pwd.getpwnam(user)
     except KeyError:
-        pytest.skip("no unprivileged account %r" % user)
+        pytest.fail("no unprivileged account %r" % user)
     code, out = run(["runuser", "-u", user, "--", sbin("sendmail"), "-C",
                      instance.conf, "-f", "%s@example.test" % "alice",
                      "bob@example.test"],
