@@ -58,7 +58,8 @@ struct amap {
 	struct stat	 sb;		/* of dbpath when opened */
 	size_t		 entries;
 	uint64_t	 checked_ms;
-	int		 warned;	/* newer text / missing db, said once */
+	int		 warned;	/* missing db, said once */
+	struct timespec	 newer_warned;	/* text mtime said to be newer */
 };
 
 struct aliases {
@@ -217,16 +218,21 @@ amap_refresh(struct amap *m)
 		amap_close(m);
 		return;
 	}
-	if (m->sb.st_ino != 0 && same_file(&sb, &m->sb))
-		return;
-	amap_close(m);
-	m->warned = 0;
-	amap_open(m, &sb);
+	if (m->sb.st_ino == 0 || !same_file(&sb, &m->sb)) {
+		amap_close(m);
+		m->warned = 0;
+		amap_open(m, &sb);
+	}
+	/* like Postfix: an edited file that was not compiled, said once */
 	if (stat(m->path, &tsb) == 0 && (tsb.st_mtim.tv_sec >
 	    sb.st_mtim.tv_sec || (tsb.st_mtim.tv_sec == sb.st_mtim.tv_sec &&
-	    tsb.st_mtim.tv_nsec > sb.st_mtim.tv_nsec)))
+	    tsb.st_mtim.tv_nsec > sb.st_mtim.tv_nsec)) &&
+	    (tsb.st_mtim.tv_sec != m->newer_warned.tv_sec ||
+	    tsb.st_mtim.tv_nsec != m->newer_warned.tv_nsec)) {
+		m->newer_warned = tsb.st_mtim;
 		log_warnx("%s: %s is newer than %s: run newaliases", m->what,
 		    m->path, m->dbpath);
+	}
 }
 
 /* the value of key, malloc'd, or NULL; *tempfail set on a read error */

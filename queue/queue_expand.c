@@ -39,6 +39,7 @@ struct xreq {
 static TAILQ_HEAD(, xreq)	reqs = TAILQ_HEAD_INITIALIZER(reqs);
 static uint32_t			next_reqid = 1;
 
+/* sends x if auth is there; frees it when its message is gone */
 static void
 xreq_send(struct xreq *x)
 {
@@ -46,9 +47,13 @@ xreq_send(struct xreq *x)
 	struct ipc_chan		*chan;
 	struct qmsg		*m;
 
-	if ((chan = daemon_peer(PROC_AUTH)) == NULL)
+	if ((m = qmsg_find(x->id)) == NULL || x->idx >= m->env.nrcpt ||
+	    !m->rcpt[x->idx].expanding) {
+		TAILQ_REMOVE(&reqs, x, entry);
+		free(x);
 		return;
-	if ((m = qmsg_find(x->id)) == NULL || x->idx >= m->env.nrcpt)
+	}
+	if ((chan = daemon_peer(PROC_AUTH)) == NULL)
 		return;
 	ipc_wbuf_init(&w);
 	ipc_put_str(&w, m->env.rcpt[x->idx].addr);
@@ -77,11 +82,13 @@ expand_request(struct qmsg *m, uint32_t i)
 void
 expand_auth_up(void)
 {
-	struct xreq	*x;
+	struct xreq	*x, *next;
 
-	TAILQ_FOREACH(x, &reqs, entry)
+	for (x = TAILQ_FIRST(&reqs); x != NULL; x = next) {
+		next = TAILQ_NEXT(x, entry);
 		if (!x->sent)
 			xreq_send(x);
+	}
 }
 
 void

@@ -584,6 +584,7 @@ timer_cb(int fd, short ev, void *arg)
 	uint64_t	now = now_sec();
 
 	run_due();
+	expand_auth_up();	/* requests that could not be sent */
 	sched_flush();
 	if (now >= last_reader_check + 60) {
 		qdb_reader_check();

@@ -333,6 +333,10 @@ def test_newaliases_reload_without_restart(make_instance):
         assert code == 550
     with open(path, "a") as f:
         f.write("newname: carol\n")
+    time.sleep(1.1)
+    send(inst, "team@example.test", subject="nudge")     # auth looks
+    wait_log(inst, r"auth\[\d+\]: aliases: .* is newer than .*: run "
+             r"newaliases", timeout=10)
     r = newaliases(inst)
     assert r.returncode == 0, r.stdout
     time.sleep(1.2)     # auth looks at the map at most once a second
@@ -352,3 +356,45 @@ def test_several_recipients_one_queue_file(make_instance):
     inst.wait_for_delivery("alice", 1, settle=1.0)
     assert len(inst.message_files("carol")) == 1
     wait_log(inst, r"queue\[\d+\]: %s: removed" % qid)
+
+
+def test_expansion_survives_queue_kill(make_instance):
+    """The expanded recipients live in the index: after kill -9 of queue
+    each one is delivered once, the alias is not expanded again."""
+    from queue_helpers import ctl, unwritable_maildir, wait_queue_empty
+    inst = make(make_instance)
+    with unwritable_maildir(inst, "bob"):
+        qid = send(inst, "team@example.test", subject="survivor")
+        inst.wait_for_delivery("alice", 1)
+        wait_log(inst, r"%s: to=<bob@example.test> orig_to=<team@"
+                 r"example.test> status=deferred" % qid)
+        old = inst.pid("queue")
+        inst.kill("queue")
+        inst.wait_restarted("queue", old)
+    ctl(inst, "queue", "flush")
+    inst.wait_for_delivery("bob", 2, settle=1.0)    # + the maildir maker
+    wait_queue_empty(inst)
+    assert len(inst.message_files("alice")) == 1
+    assert inst.log().count("%s: to=<team@example.test> status=expanded"
+                            % qid) == 1
+
+
+def test_hold_release_delete_requeue_by_alias_target(make_instance):
+    """Selectors see expanded recipients: to=ADDR matches them."""
+    from queue_helpers import ctl, queue_json, wait_queue_empty
+    inst = make(make_instance)
+    qid = send(inst, "sales@example.test", subject="remote part")
+    wait_log(inst, r"%s: to=<partner@example.org> .*status=deferred" % qid)
+    out = ctl(inst, "queue", "hold", "--to", "partner@example.org")
+    wait_log(inst, r"%s: held" % qid)
+    entry = [m for m in queue_json(inst)["messages"]
+             if m.get("queue_id") == qid]
+    assert entry, queue_json(inst)
+    ctl(inst, "queue", "release", qid)
+    wait_log(inst, r"%s: released" % qid)
+    ctl(inst, "queue", "requeue", qid)
+    wait_log(inst, r"%s: requeued" % qid)
+    ctl(inst, "queue", "delete", "--from", "sender@example.org")
+    wait_log(inst, r"%s: removed \(deleted" % qid)
+    wait_queue_empty(inst)
+    assert out is not None
