@@ -905,15 +905,24 @@ main(int argc, char **argv)
 
 	switch (mode) {
 	case 'p':
-		return ctl_queue_list(conf) == 0 ? EX_OK : EX_TEMPFAIL;
+		status = ctl_queue_list(conf) == 0 ? EX_OK : EX_TEMPFAIL;
+		config_free(conf);
+		return status;
 	case 'q':
-		return ctl_queue_flush(conf, qid) == 0 ? EX_OK : EX_TEMPFAIL;
+		status = ctl_queue_flush(conf, qid) == 0 ? EX_OK : EX_TEMPFAIL;
+		config_free(conf);
+		return status;
 	case 's':
-		return relay_smtp(conf);
+		status = relay_smtp(conf);
+		config_free(conf);
+		return status;
 	case 'i':
-		fprintf(stderr, "sendmail: facteur has no alias database to "
-		    "rebuild\n");
-		return EX_OK;
+		/* sendmail -bi is newaliases, as everywhere */
+		config_free(conf);
+		execl(SBINDIR "/newaliases", "newaliases", "-c", path,
+		    (char *)NULL);
+		die(EX_UNAVAILABLE, "%s/newaliases: %s", SBINDIR,
+		    strerror(errno));
 	}
 
 	memset(&r, 0, sizeof(r));
