@@ -40,6 +40,7 @@
 
 #include "addr.h"
 #include "aliases.h"
+#include "auth.h"
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
@@ -143,8 +144,8 @@ amap_set(struct amap *m, const char *path)
 void
 aliases_config(struct aliases *a, const struct config *cf)
 {
-	amap_set(&a->local, config_str(cf, NULL, "aliases_file"));
-	amap_set(&a->virtual, config_str(cf, NULL, "virtual_aliases_file"));
+	amap_set(&a->local, auth_file_path(cf, "aliases_file"));
+	amap_set(&a->virtual, auth_file_path(cf, "virtual_aliases_file"));
 	strlcpy(a->delim, config_str(cf, NULL, "recipient_delimiter"),
 	    sizeof(a->delim));
 	free(a->postmaster);

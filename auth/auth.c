@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "auth.h"
 #include "auth_login.h"
 #include "users.h"
 #include "aliases.h"
@@ -67,10 +68,33 @@ auth_domain_add(const char *word, void *arg)
 	return 0;
 }
 
+/*
+ * In sandbox mode facteurd makes the users file's directory our working
+ * directory (the chdir happens before the uid change), and the files in
+ * it are opened by relative paths: the sandbox account then needs no
+ * search permission on the parents (a checkout under a 0700 /root).
+ */
+const char *
+auth_file_path(const struct config *conf, const char *setting)
+{
+	const char	*ufile = config_str(conf, NULL, "users_file");
+	const char	*path = config_str(conf, NULL, setting);
+	const char	*slash = strrchr(ufile, '/');
+	size_t		 dirlen;
+
+	if (!config_is_sandbox(conf) || slash == NULL || slash == ufile)
+		return path;
+	dirlen = slash - ufile;
+	if (strncmp(path, ufile, dirlen) == 0 && path[dirlen] == '/' &&
+	    strchr(path + dirlen + 1, '/') == NULL && path[dirlen + 1] != '\0')
+		return path + dirlen + 1;
+	return path;
+}
+
 static void
 auth_config(const struct config *conf, int reload)
 {
-	const char		*path = config_str(conf, NULL, "users_file");
+	const char		*path = auth_file_path(conf, "users_file");
 	struct domain_list	 dl = { NULL, 0 };
 	size_t			 i;
 

@@ -61,6 +61,7 @@ privsep_setup(struct master *m, char *err, size_t errsz)
 {
 	const struct config	*conf = m->conf;
 	const char		*spool, *mail, *empty, *name;
+	char			*users_dir;
 	struct passwd		*pw;
 	size_t			 i;
 	int			 p;
@@ -91,7 +92,13 @@ privsep_setup(struct master *m, char *err, size_t errsz)
 		privsep_set(&m->privsep[PROC_SMTPD], uid, gid, "", empty);
 		privsep_set(&m->privsep[PROC_QUEUE], uid, gid, "", spool);
 		privsep_set(&m->privsep[PROC_DELIVER], uid, gid, "", mail);
-		privsep_set(&m->privsep[PROC_AUTH], uid, gid, "", "/");
+		/* auth opens its files relative to the users file's
+		   directory (auth.c: auth_file_path) */
+		users_dir = xstrdup(config_str(conf, NULL, "users_file"));
+		*strrchr(users_dir, '/') = '\0';
+		privsep_set(&m->privsep[PROC_AUTH], uid, gid, "",
+		    users_dir[0] != '\0' ? users_dir : "/");
+		free(users_dir);
 		privsep_set(&m->privsep[PROC_POPD], uid, gid, "", empty);
 		privsep_set(&m->privsep[PROC_POPD_MAIL], uid, gid, "", mail);
 		return 0;
