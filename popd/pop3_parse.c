@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "pop3_parse.h"
 
 static const char *pop3_names[POP3_CMD_COUNT] = {
@@ -135,54 +136,6 @@ pop3_parse_auth(const char *args, char *mech, size_t mechsz, const char **ir)
 	return 0;
 }
 
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-ssize_t
-pop3_base64_decode(const char *in, size_t len, unsigned char *out,
-    size_t outsz)
-{
-	size_t		 i, o = 0;
-	int		 v[4], k, pad;
-
-	if (len % 4 != 0)
-		return -1;
-	for (i = 0; i < len; i += 4) {
-		pad = 0;
-		for (k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == len && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad > 0 || (v[k] = b64val(in[i + k])) == -1)
-				return -1;
-		}
-		if (o + 3 - (size_t)pad > outsz)
-			return -1;
-		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (pad < 2)
-			out[o++] = (unsigned char)((v[1] & 0xf) << 4 |
-			    v[2] >> 2);
-		if (pad < 1)
-			out[o++] = (unsigned char)((v[2] & 0x3) << 6 | v[3]);
-	}
-	return (ssize_t)o;
-}
-
 int
 pop3_sasl_plain(const char *b64, char *user, size_t usersz, char *pass,
     size_t passsz)
@@ -195,7 +148,7 @@ pop3_sasl_plain(const char *b64, char *user, size_t usersz, char *pass,
 
 	if (strcmp(b64, "=") == 0)
 		return -1;		/* an empty response holds nothing */
-	n = pop3_base64_decode(b64, strlen(b64), buf, sizeof(buf) - 1);
+	n = base64_decode(b64, strlen(b64), buf, sizeof(buf) - 1);
 	if (n <= 0)
 		goto done;
 	buf[n] = '\0';

@@ -54,9 +54,6 @@ int	pop3_parse_top(const char *, uint32_t *msg, uint32_t *lines);
 /* "MECH [initial-response]"; mech upper-cased; *ir NULL when absent */
 int	pop3_parse_auth(const char *, char *mech, size_t mechsz,
 	    const char **ir);
-/* strict base64 (RFC 4648 4); returns the decoded length or -1 */
-ssize_t	pop3_base64_decode(const char *, size_t, unsigned char *out,
-	    size_t outsz);
 /*
  * SASL PLAIN (RFC 4616): base64 of "authzid NUL authcid NUL passwd".
  * The authzid must be empty or equal to the authcid. 0 or -1.

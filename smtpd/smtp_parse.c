@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "envelope.h"
+#include "base64.h"
 #include "smtp_parse.h"
 
 static const char *cmd_names[CMD_COUNT] = {
@@ -517,48 +518,15 @@ smtp_parse_auth(const char *args, char *mech, size_t mechsz, const char **ir)
 	return 0;
 }
 
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 long
 smtp_b64_decode(const char *in, unsigned char *out, size_t outsz)
 {
-	size_t	len = strlen(in), i, n = 0;
-	int	v[4], j, pad;
+	ssize_t	n;
 
-	if (len % 4 != 0 || outsz == 0)
+	/* room for the NUL the SASL parsers rely on */
+	if (outsz == 0 ||
+	    (n = base64_decode(in, strlen(in), out, outsz - 1)) == -1)
 		return -1;
-	for (i = 0; i < len; i += 4) {
-		pad = 0;
-		for (j = 0; j < 4; j++) {
-			if (in[i + j] == '=' && i + 4 == len && j >= 2) {
-				v[j] = 0;
-				pad++;
-			} else if (pad > 0 || (v[j] = b64val(in[i + j])) == -1)
-				return -1;
-		}
-		if (n + 3 - pad + 1 > outsz)
-			return -1;
-		out[n++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (pad < 2)
-			out[n++] = (unsigned char)((v[1] & 0xf) << 4 |
-			    v[2] >> 2);
-		if (pad < 1)
-			out[n++] = (unsigned char)((v[2] & 0x3) << 6 | v[3]);
-	}
 	out[n] = '\0';
 	return (long)n;
 }

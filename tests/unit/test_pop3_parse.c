@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "base64.h"
 #include "t.h"
 #include "../../popd/pop3_parse.h"
 
@@ -176,15 +177,15 @@ main(void)
 			CHECK_STR(pass, plains[i].pass, "plain %zu pass", i);
 		}
 	}
-	CHECK_NUM(pop3_base64_decode("YWJj", 4, out, sizeof(out)), 3,
+	CHECK_NUM(base64_decode("YWJj", 4, out, sizeof(out)), 3,
 	    "base64 abc");
-	CHECK_NUM(pop3_base64_decode("YWI=", 4, out, sizeof(out)), 2,
+	CHECK_NUM(base64_decode("YWI=", 4, out, sizeof(out)), 2,
 	    "base64 ab");
-	CHECK_NUM(pop3_base64_decode("YQ==", 4, out, sizeof(out)), 1,
+	CHECK_NUM(base64_decode("YQ==", 4, out, sizeof(out)), 1,
 	    "base64 a");
-	CHECK_NUM(pop3_base64_decode("YQ=a", 4, out, sizeof(out)), -1,
+	CHECK_NUM(base64_decode("YQ=a", 4, out, sizeof(out)), -1,
 	    "base64 bad padding");
-	CHECK_NUM(pop3_base64_decode("YWJjYWJjYWJjYWJjYWJjYWJj", 24, out,
+	CHECK_NUM(base64_decode("YWJjYWJjYWJjYWJjYWJjYWJj", 24, out,
 	    sizeof(out)), -1, "base64 too long for the buffer");
 	return t_done();
 }
