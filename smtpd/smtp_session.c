@@ -1150,6 +1150,30 @@ smtp_proceed_bdat(struct smtp_session *s, const char *args)
 		smtp_chunk_end(s);
 }
 
+/*
+ * The message cannot be queued (DATA refused it, or queue went away
+ * meanwhile): answer, log, and drop the transaction. 1 when it did.
+ */
+static int
+smtp_msg_refused(struct smtp_session *s)
+{
+	if (s->data.status != DATA_OK) {
+		log_info("%s: reject client=[%s] size=%llu: %s", s->queueid,
+		    s->ip, (unsigned long long)s->data.size,
+		    smtp_data_reply(s->data.status));
+		smtp_reply(s, "%s", smtp_data_reply(s->data.status));
+		smtp_txn_reset(s);
+		return 1;
+	}
+	if (s->flags & SF_QUEUELOST) {
+		smtp_reply(s, "451 4.3.0 Error: queue unavailable, try again "
+		    "later");
+		smtp_txn_reset(s);
+		return 1;
+	}
+	return 0;
+}
+
 /* the octets of a chunk were all read */
 static void
 smtp_chunk_end(struct smtp_session *s)
@@ -1160,20 +1184,8 @@ smtp_chunk_end(struct smtp_session *s)
 		smtp_data_end(s);
 		return;
 	}
-	if (s->data.status != DATA_OK) {
-		log_info("%s: reject client=[%s] size=%llu: %s", s->queueid,
-		    s->ip, (unsigned long long)s->data.size,
-		    smtp_data_reply(s->data.status));
-		smtp_reply(s, "%s", smtp_data_reply(s->data.status));
-		smtp_txn_reset(s);
+	if (smtp_msg_refused(s))
 		return;
-	}
-	if (s->flags & SF_QUEUELOST) {
-		smtp_reply(s, "451 4.3.0 Error: queue unavailable, try again "
-		    "later");
-		smtp_txn_reset(s);
-		return;
-	}
 	smtp_reply(s, "250 2.0.0 Ok: %llu octets received", s->chunk_size);
 }
 
@@ -1323,20 +1335,8 @@ smtp_data_end(struct smtp_session *s)
 	msg_flush(s);
 	close(s->msgfd);
 	s->msgfd = -1;
-	if (s->data.status != DATA_OK) {
-		log_info("%s: reject client=[%s] size=%llu: %s", s->queueid,
-		    s->ip, (unsigned long long)s->data.size,
-		    smtp_data_reply(s->data.status));
-		smtp_reply(s, "%s", smtp_data_reply(s->data.status));
-		smtp_txn_reset(s);
+	if (smtp_msg_refused(s))
 		return;
-	}
-	if (s->flags & SF_QUEUELOST) {
-		smtp_reply(s, "451 4.3.0 Error: queue unavailable, try again "
-		    "later");
-		smtp_txn_reset(s);
-		return;
-	}
 	if (s->werrno == ENOSPC || s->werrno == EDQUOT) {
 		smtp_reply(s, "452 4.3.1 Error: insufficient system storage, "
 		    "try again later");
