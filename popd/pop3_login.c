@@ -45,6 +45,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "ipc.h"
+#include "linein.h"
 #include "log.h"
 #include "proc.h"
 #include "tls.h"
@@ -1036,38 +1037,24 @@ static void
 login_process(struct login_session *s)
 {
 	struct evbuffer		*in;
-	struct evbuffer_ptr	 eol;
 	char			 line[POP3_AUTH_LINE_MAX + 2];
-	size_t			 eollen, len, n;
+	size_t			 n;
+	int			 r, skip;
 
 	if (s->bev == NULL)
 		return;
 	in = bufferevent_get_input(s->bev);
 	while (s->state == L_AUTHZ || s->state == L_SASL) {
-		if ((len = evbuffer_get_length(in)) == 0)
+		skip = (s->flags & LF_SKIPLINE) != 0;
+		r = linein_get(in, line, sizeof(line), &n, &skip);
+		s->flags = skip ? (s->flags | LF_SKIPLINE) :
+		    (s->flags & ~LF_SKIPLINE);
+		if (r == 0)
 			break;
-		eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_LF);
-		if (eol.pos == -1) {
-			if (len > POP3_AUTH_LINE_MAX) {
-				if (!(s->flags & LF_SKIPLINE))
-					login_err(s, "-ERR Line too long");
-				s->flags |= LF_SKIPLINE;
-				evbuffer_drain(in, len);
-			}
-			break;
-		}
-		n = (size_t)eol.pos;
-		if ((s->flags & LF_SKIPLINE) || n >= sizeof(line) - 1) {
-			if (!(s->flags & LF_SKIPLINE))
-				login_err(s, "-ERR Line too long");
-			s->flags &= ~LF_SKIPLINE;
-			evbuffer_drain(in, n + 1);
+		if (r == -1) {
+			login_err(s, "-ERR Line too long");
 			continue;
 		}
-		evbuffer_remove(in, line, n + 1);
-		line[n] = '\0';
-		if (n > 0 && line[n - 1] == '\r')
-			line[--n] = '\0';
 		login_command(s, line, n);
 		explicit_bzero(line, sizeof(line));
 	}

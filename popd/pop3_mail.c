@@ -37,6 +37,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "ipc.h"
+#include "linein.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
@@ -777,34 +778,21 @@ mail_command(struct mail_session *s, char *line, size_t len)
 static void
 mail_process(struct mail_session *s)
 {
-	struct evbuffer		*in = s->in;
-	struct evbuffer_ptr	 eol;
-	char			 line[LINE_MAX_POP3 + 2];
-	size_t			 eollen, len, n;
+	char	line[LINE_MAX_POP3 + 2];
+	size_t	n;
+	int	r, skip;
 
-	while (s->state == M_TRANS && (len = evbuffer_get_length(in)) > 0) {
-		eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_LF);
-		if (eol.pos == -1) {
-			if (len > LINE_MAX_POP3) {
-				if (!(s->flags & MF_SKIPLINE))
-					mail_reply(s, "-ERR Line too long");
-				s->flags |= MF_SKIPLINE;
-				evbuffer_drain(in, len);
-			}
+	while (s->state == M_TRANS) {
+		skip = (s->flags & MF_SKIPLINE) != 0;
+		r = linein_get(s->in, line, sizeof(line), &n, &skip);
+		s->flags = skip ? (s->flags | MF_SKIPLINE) :
+		    (s->flags & ~MF_SKIPLINE);
+		if (r == 0)
 			break;
-		}
-		n = (size_t)eol.pos;
-		if ((s->flags & MF_SKIPLINE) || n >= sizeof(line) - 1) {
-			if (!(s->flags & MF_SKIPLINE))
-				mail_reply(s, "-ERR Line too long");
-			s->flags &= ~MF_SKIPLINE;
-			evbuffer_drain(in, n + 1);
+		if (r == -1) {
+			mail_reply(s, "-ERR Line too long");
 			continue;
 		}
-		evbuffer_remove(in, line, n + 1);
-		line[n] = '\0';
-		if (n > 0 && line[n - 1] == '\r')
-			line[--n] = '\0';
 		mail_command(s, line, n);
 	}
 	mail_io_update(s);
